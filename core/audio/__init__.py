@@ -1,0 +1,1 @@
+"""Audio pipeline stages: loading, layouts, stats, silence, speech, findings."""

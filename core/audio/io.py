@@ -1,0 +1,208 @@
+"""Decoding recordings into validated clips.
+
+Validation happens once, here: later stages receive an :class:`AudioClip` whose samples are
+finite float32 in [-1, 1] at a known, supported sample rate, and trust it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from core.errors import AudioNotFoundError, InvalidAudioError
+
+MIN_SAMPLE_RATE_HZ = 8000
+MAX_SAMPLE_RATE_HZ = 48000
+DEFAULT_MAX_DURATION_S = 2 * 3600.0  # ViciDial caps recordings at 60 min by default
+
+# Largest magnitude each encoding can represent, as a fraction of 16-bit full scale. G.711
+# expands to 14/13-bit linear values: mu-law peaks at 32124, A-law at 32256 (ITU-T G.711).
+_FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
+
+
+@dataclass(frozen=True, eq=False)
+class AudioClip:
+    """One mono track of a call.
+
+    Attributes
+    ----------
+    samples : np.ndarray, shape (n,), float32
+        Samples in [-1, 1], scaled as ``sox``/libsndfile do (int16 / 32768).
+    sample_rate : int
+        Native rate in Hz; nothing is resampled at load time.
+    path : Path
+        The file the samples came from.
+    encoding : str
+        libsndfile subtype (``PCM_16``, ``ULAW``, ``GSM610``, ``MPEG_LAYER_III`` ...).
+    full_scale : float
+        Largest representable magnitude of the encoding (1.0 for PCM and float).
+    channel : int | None
+        Channel index in a multi-channel file, ``None`` for a mono file.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    path: Path
+    encoding: str = "PCM_16"
+    full_scale: float = 1.0
+    channel: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.channel is None else f"{self.path.name}[ch{self.channel + 1}]"
+
+
+def validate_samples(samples: np.ndarray, sample_rate: int, *, source: str) -> None:
+    """Raise :class:`InvalidAudioError` unless ``samples`` is a usable mono float signal."""
+    if not isinstance(samples, np.ndarray) or samples.ndim != 1:
+        raise InvalidAudioError(f"{source}: expected a mono sample array")
+    if samples.size == 0:
+        raise InvalidAudioError(f"{source}: contains no audio samples (0 s)")
+    if not MIN_SAMPLE_RATE_HZ <= sample_rate <= MAX_SAMPLE_RATE_HZ:
+        raise InvalidAudioError(
+            f"{source}: sample rate {sample_rate} Hz is outside the supported "
+            f"{MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz"
+        )
+    if not np.isfinite(samples).all():
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise InvalidAudioError(f"{source}: contains {bad} non-finite samples (NaN or infinity)")
+
+
+def _check_wav_truncation(path: Path, info: sf._SoundFileInfo) -> None:
+    """Raise when a RIFF WAV header promises more data than the file holds.
+
+    libsndfile silently shortens such files; a recording cut off in transfer must not be
+    analysed as if it were the whole call.
+    """
+    if info.format != "WAV":
+        return
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while True:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                available = size - (pos + 8)
+                # 0 and 0xFFFFFFFF are placeholders written by recorders still running
+                if csize in (0, 0xFFFFFFFF) or csize <= available:
+                    return
+                raise InvalidAudioError(
+                    f"{path}: truncated: the WAV header declares {csize} bytes of audio "
+                    f"but only {available} are present"
+                )
+            pos += 8 + csize + (csize & 1)
+
+
+def open_info(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
+    """Return libsndfile's header info, or raise a one-line error naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioNotFoundError(f"{p}: no such file")
+    if p.is_dir():
+        raise AudioNotFoundError(f"{p}: is a directory, not a recording")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise AudioNotFoundError(f"{p}: cannot be read ({exc.strerror})") from None
+    if size == 0:
+        raise InvalidAudioError(f"{p}: is empty (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise AudioNotFoundError(f"{p}: cannot be read (permission denied)")
+    try:
+        return sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        detail = str(exc).split(":")[-1].strip() or "unknown format"
+        raise InvalidAudioError(f"{p}: not a readable audio file ({detail})") from None
+
+
+def load_audio(
+    path: str | os.PathLike[str], *, max_duration_s: float = DEFAULT_MAX_DURATION_S
+) -> list[AudioClip]:
+    """Decode a recording into one validated clip per channel.
+
+    Parameters
+    ----------
+    path : path-like
+        WAV (PCM 8/16/24/32, float, mu-law, A-law, GSM 06.10), MP3, OGG/Vorbis, FLAC.
+    max_duration_s : float
+        Longer recordings are refused before decoding (memory bound).
+
+    Returns
+    -------
+    list of AudioClip
+        One clip for a mono file, two for a stereo file (channel order as stored).
+
+    Raises
+    ------
+    AudioNotFoundError, InvalidAudioError
+        With a one-line message naming the file and the problem.
+    """
+    p = Path(path)
+    info = open_info(p)
+    _check_wav_truncation(p, info)
+    if info.samplerate <= 0:
+        raise InvalidAudioError(f"{p}: invalid sample rate {info.samplerate}")
+    if info.channels not in (1, 2):
+        raise InvalidAudioError(f"{p}: has {info.channels} channels; callqa reads mono or stereo recordings")
+    if not MIN_SAMPLE_RATE_HZ <= info.samplerate <= MAX_SAMPLE_RATE_HZ:
+        raise InvalidAudioError(
+            f"{p}: sample rate {info.samplerate} Hz is outside the supported "
+            f"{MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz"
+        )
+    if info.frames > 0 and info.frames / info.samplerate > max_duration_s:
+        raise InvalidAudioError(
+            f"{p}: {info.frames / info.samplerate / 3600:.1f} h long, over the "
+            f"{max_duration_s / 3600:g} h limit (raise [analysis] max_duration_s to analyse it)"
+        )
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        detail = str(exc).split(":")[-1].strip() or "decode error"
+        raise InvalidAudioError(f"{p}: cannot be decoded ({detail})") from None
+    if data.shape[0] == 0:
+        raise InvalidAudioError(f"{p}: contains no audio samples (0 s)")
+    if data.shape[0] / sr > max_duration_s:
+        raise InvalidAudioError(
+            f"{p}: {data.shape[0] / sr / 3600:.1f} h long, over the {max_duration_s / 3600:g} h limit"
+        )
+    full_scale = _FULL_SCALE.get(info.subtype, 1.0)
+    clips = []
+    for ch in range(data.shape[1]):
+        samples = np.ascontiguousarray(data[:, ch])
+        validate_samples(samples, sr, source=str(p))
+        clips.append(
+            AudioClip(
+                samples=samples,
+                sample_rate=int(sr),
+                path=p,
+                encoding=info.subtype,
+                full_scale=full_scale,
+                channel=None if data.shape[1] == 1 else ch,
+            )
+        )
+    return clips
+
+
+def load_mono(path: str | os.PathLike[str], *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioClip:
+    """Decode a recording as one track; a stereo file is averaged (as NISQA does)."""
+    clips = load_audio(path, max_duration_s=max_duration_s)
+    if len(clips) == 1:
+        return clips[0]
+    mean = ((clips[0].samples.astype(np.float64) + clips[1].samples) / 2).astype(np.float32)
+    return AudioClip(mean, clips[0].sample_rate, clips[0].path, clips[0].encoding, clips[0].full_scale)

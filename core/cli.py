@@ -1,0 +1,88 @@
+"""The ``callqa`` command line: a thin click group over the core services.
+
+Each area registers its subcommands from ``core/commands/<area>.py``. Errors from the core
+(:class:`core.errors.CallQAError`) become one line on stderr and a non-zero exit status:
+1 for failures, 2 for usage and configuration errors, 3 for partial failures of batch runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from core.errors import CallQAError
+
+COMMAND_MODULES = (
+    "core.commands.analyze",
+    "core.commands.quality",
+    "core.commands.store",
+    "core.commands.scan",
+    "core.commands.vicidial",
+    "core.commands.claude",
+    "core.commands.serve",
+    "core.commands.doctor",
+    "core.commands.queue",
+    "core.commands.demo",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Path of callqa.toml (default: $CALLQA_CONFIG, then ./callqa.toml).")
+@click.option("--store", "store_url", default=None,
+              help="Result store: a SQLite path or a postgresql:// URL (default: $CALLQA_STORE, then data/callqa.db).")
+@click.version_option(package_name="callqa")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, store_url: str | None) -> None:
+    """callqa: call-quality analysis for ViciDial recordings.
+
+    \b
+    Example:
+      callqa analyze ../shared/corpus/20261107-080000_9828963560-in.wav --json
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    ctx.obj["store_url"] = store_url
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that area is not built yet
+                continue
+            raise
+        module.register(cli)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; maps core errors to one line and an exit status."""
+    try:
+        cli.main(args=argv, prog_name="callqa", standalone_mode=False)
+    except CallQAError as exc:
+        click.echo(f"callqa: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("callqa: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("callqa: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

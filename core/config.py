@@ -1,0 +1,184 @@
+"""Configuration: one TOML file plus environment overrides, with working local defaults.
+
+Where the file comes from, highest first: an explicit path (``--config``), ``CALLQA_CONFIG``,
+``./callqa.toml`` when it exists. Without any file every section is empty and the defaults
+below apply, which is what ``make run`` relies on.
+
+Each subsystem reads its own section (``settings.section("vicidial")``) and applies its own
+environment overrides; this module owns only the shared paths and the analysis thresholds.
+Secrets (database passwords, API keys) are read here or in the app layer and passed inward;
+they are never logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Every threshold the analysis uses. Stored with each analysis and part of its cache key.
+
+    Units are in the names. Defaults are telephony defaults justified in README ("Thresholds")
+    from measurements on ``../shared/corpus``.
+    """
+
+    # silence gaps, ffmpeg silencedetect semantics
+    silence_noise_db: float = -50.0
+    silence_min_s: float = 0.5
+    # Silero VAD
+    vad_threshold: float = 0.5
+    vad_min_speech_ms: int = 120
+    vad_min_silence_ms: int = 250
+    vad_speech_pad_ms: int = 30
+    # conference detection: the -out leg is (near) digital silence
+    conference_out_peak_db: float = -60.0
+    # one-way audio: a leg with less speech than this while the other talks
+    one_way_max_speech_ratio: float = 0.02
+    one_way_other_min_speech_s: float = 3.0
+    # one-way in a mix: one talker repeating short greetings into silence
+    mixed_one_way_max_burst_s: float = 2.5
+    mixed_one_way_min_gap_s: float = 3.0
+    mixed_one_way_min_bursts: int = 3
+    # talk imbalance (the seed's 70/30 rule)
+    imbalance_share: float = 0.70
+    # dead air: both sides silent at least this long
+    dead_air_min_s: float = 5.0
+    # clipping
+    clip_level_db: float = -0.1
+    clip_min_ratio: float = 0.0005
+    clip_min_run: int = 3
+    # low volume: active speech level below this
+    low_volume_speech_db: float = -35.0
+    # echo: a delayed, attenuated copy of the other leg
+    echo_min_delay_ms: float = 20.0
+    echo_max_delay_ms: float = 600.0
+    echo_min_corr: float = 0.35
+    # packet loss: dropouts inside speech
+    packet_loss_frame_ms: float = 10.0
+    packet_loss_min_dropouts_per_min: float = 6.0
+    # talk-over: overlap share of total speech
+    talk_over_min_share: float = 0.15
+    talk_over_min_s: float = 1.0
+    # noisy: speech-to-noise ratio
+    noisy_snr_db: float = 15.0
+    # quality (NISQA over windows)
+    quality_window_s: float = 10.0
+    quality_hop_s: float = 5.0
+    quality_min_speech_s: float = 3.0
+    poor_quality_mos: float = 2.5
+    # stereo channel order
+    stereo_left: str = "agent"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None) -> AnalysisConfig:
+        """Build from a ``[analysis]`` section, rejecting unknown keys and wrong types."""
+        values = dict(values or {})
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown [analysis] setting(s): {', '.join(unknown)}")
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            default = getattr(cls, name)
+            try:
+                clean[name] = type(default)(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"[analysis] {name}={value!r} must be a {type(default).__name__}") from None
+        cfg = cls(**clean)
+        if cfg.stereo_left not in ("agent", "caller"):
+            raise ConfigError(f"[analysis] stereo_left={cfg.stereo_left!r} must be 'agent' or 'caller'")
+        return cfg
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The loaded configuration file (or none) and the shared paths."""
+
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] in {self.path} must be a table")
+        return dict(value)
+
+    @property
+    def analysis(self) -> AnalysisConfig:
+        return AnalysisConfig.from_mapping(self.section("analysis"))
+
+    @property
+    def data_dir(self) -> Path:
+        default = Path(self.section("paths").get("data_dir", PROJECT_ROOT / "data"))
+        return _env_path("CALLQA_DATA", default)
+
+    @property
+    def models_dir(self) -> Path:
+        default = Path(self.section("paths").get("models_dir", PROJECT_ROOT / "models"))
+        return _env_path("CALLQA_MODELS", default)
+
+    @property
+    def tmp_dir(self) -> Path:
+        default = Path(self.section("paths").get("tmp_dir", self.data_dir / "tmp"))
+        return _env_path("CALLQA_TMP", default)
+
+    def store_url(self, override: str | None = None) -> str:
+        """The result store: ``--store``, then ``CALLQA_STORE``, then ``[store] url``, then data/callqa.db."""
+        value = override or os.environ.get("CALLQA_STORE") or self.section("store").get("url")
+        if not value:
+            value = str(self.data_dir / "callqa.db")
+        return str(value)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the configuration file: ``path``, else ``CALLQA_CONFIG``, else ``./callqa.toml`` if present."""
+    candidate = path or os.environ.get("CALLQA_CONFIG")
+    if not candidate:
+        local = Path.cwd() / "callqa.toml"
+        if not local.is_file():
+            return Settings()
+        candidate = local
+    p = Path(candidate).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist (set --config or CALLQA_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    return Settings(path=p, raw=raw)
+
+
+def env_overrides(section: dict[str, Any], prefix: str, keys: dict[str, type]) -> dict[str, Any]:
+    """Return ``section`` with ``{prefix}{KEY}`` environment variables applied (e.g. CALLQA_VICIDIAL_HOST)."""
+    out = dict(section)
+    for key, kind in keys.items():
+        value = os.environ.get(f"{prefix}{key.upper()}")
+        if value is None or value == "":
+            continue
+        try:
+            out[key] = kind(value)
+        except ValueError:
+            raise ConfigError(f"{prefix}{key.upper()}={value!r} must be a {kind.__name__}") from None
+    return out

@@ -1,0 +1,126 @@
+"""The one exception hierarchy of callqa.
+
+Every error that reaches a user derives from :class:`CallQAError`. Adapters translate driver
+exceptions (soundfile, pymysql, paramiko, httpx, sqlalchemy, anthropic) into these classes, so
+the CLI can print one line and exit non-zero, the API can map them to HTTP statuses and the
+dashboard can show a readable message. Messages name the object (file, host, call) and the
+problem, and never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class CallQAError(Exception):
+    """Root of every callqa error. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- configuration and usage -------------------------------------------------------------
+class ConfigError(CallQAError):
+    """Invalid or missing configuration (file, environment, parameter values)."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class ParameterError(ConfigError):
+    """A parameter value is out of range or malformed."""
+
+
+# --- audio ---------------------------------------------------------------------------------
+class AudioError(CallQAError):
+    """Base for problems with recordings."""
+
+    http_status = 422
+
+
+class AudioNotFoundError(AudioError):
+    """A recording path does not exist or cannot be read."""
+
+    http_status = 404
+
+
+class InvalidAudioError(AudioError):
+    """A recording exists but cannot be decoded or is unusable (empty, truncated, too long...)."""
+
+
+class LayoutError(AudioError):
+    """The legs of a call cannot be resolved (missing leg, mismatched files, bad --layout)."""
+
+
+# --- models --------------------------------------------------------------------------------
+class ModelUnavailableError(CallQAError):
+    """Model weights are missing, corrupt, or cannot be loaded."""
+
+    http_status = 503
+
+
+# --- storage -------------------------------------------------------------------------------
+class StoreError(CallQAError):
+    """The result store cannot be opened, migrated, read or written."""
+
+    http_status = 503
+
+
+class CallNotFoundError(CallQAError):
+    """No call with the given identifier exists in the store or in ViciDial."""
+
+    http_status = 404
+
+
+# --- external systems ---------------------------------------------------------------------
+class ViciDialError(CallQAError):
+    """The ViciDial database is unreachable, refuses the credentials, or a query failed."""
+
+    http_status = 502
+
+
+class FetchError(CallQAError):
+    """A recording could not be retrieved (HTTP, SFTP/SCP, local path)."""
+
+    http_status = 502
+
+
+class UnsafeLocationError(FetchError):
+    """A path or URL built from database values was refused (traversal, unlisted host...)."""
+
+    http_status = 400
+
+
+class LLMError(CallQAError):
+    """The Claude API failed, is not configured, or returned unusable output."""
+
+    http_status = 502
+
+
+class LLMNotConfiguredError(LLMError):
+    """No API key is configured."""
+
+    http_status = 503
+
+
+class BudgetExceededError(LLMError):
+    """The configured daily spending budget for Claude calls is used up."""
+
+    http_status = 429
+
+
+class QueryRefusedError(CallQAError):
+    """A SQL statement from the chat tools was refused by the guardrails."""
+
+    http_status = 400
+
+
+class QueueError(CallQAError):
+    """The task broker is unreachable or a task could not be enqueued."""
+
+    http_status = 503

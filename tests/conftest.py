@@ -1,0 +1,42 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.shared import PROJECT_ROOT, corpus_labels, require_shared
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """``../shared/corpus`` (fails under CI=true when absent, skips elsewhere)."""
+    return require_shared("corpus")
+
+
+@pytest.fixture(scope="session")
+def labels() -> dict:
+    return corpus_labels()
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    return require_shared("golden", "nisqa")
+
+
+@pytest.fixture(scope="session")
+def shared_models_dir() -> Path:
+    return require_shared("models")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded random generator so synthetic signals are reproducible."""
+    return np.random.default_rng(440)

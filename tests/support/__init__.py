@@ -1,0 +1,1 @@
+"""Test helpers: local servers (sshd, HTTP, MariaDB, PostgreSQL, Redis, Anthropic stub) and signals."""
