@@ -37,51 +37,56 @@ class AnalysisConfig:
     from measurements on ``../shared/corpus``.
     """
 
-    # silence gaps, ffmpeg silencedetect semantics
+    # loading
+    max_duration_s: float = 7200.0
+    # silence gaps, ffmpeg silencedetect semantics (noise in dBFS, minimum gap in s)
     silence_noise_db: float = -50.0
     silence_min_s: float = 0.5
-    # Silero VAD
+    # Silero VAD; 250 ms minimum silence matches how the corpus labels bridge pauses
     vad_threshold: float = 0.5
-    vad_min_speech_ms: int = 120
+    vad_min_speech_ms: int = 250
     vad_min_silence_ms: int = 250
-    vad_speech_pad_ms: int = 30
-    # conference detection: the -out leg is (near) digital silence
-    conference_out_peak_db: float = -60.0
-    # one-way audio: a leg with less speech than this while the other talks
+    vad_speech_pad_ms: int = 0
+    # conference detection: the -out leg's peak is below this (digital silence)
+    conference_out_peak_db: float = -66.0
+    # one-way audio between legs: a leg with at most this speech ratio while the other talks
     one_way_max_speech_ratio: float = 0.02
     one_way_other_min_speech_s: float = 3.0
-    # one-way in a mix: one talker repeating short greetings into silence
-    mixed_one_way_max_burst_s: float = 2.5
-    mixed_one_way_min_gap_s: float = 3.0
+    # one-way audio in a mix: only short exchanges separated by long unanswered gaps
+    mixed_one_way_join_gap_s: float = 3.0
+    mixed_one_way_max_run_s: float = 8.0
+    mixed_one_way_min_gap_s: float = 5.0
     mixed_one_way_min_bursts: int = 3
     # talk imbalance (the seed's 70/30 rule)
     imbalance_share: float = 0.70
-    # dead air: both sides silent at least this long
+    # dead air: nobody speaks for at least this long between two stretches of speech
     dead_air_min_s: float = 5.0
-    # clipping
+    dead_air_grace_s: float = 1.0
+    dead_air_critical_s: float = 20.0
+    # clipping: samples within clip_level_db of the encoding's full scale
     clip_level_db: float = -0.1
     clip_min_ratio: float = 0.0005
     clip_min_run: int = 3
     # low volume: active speech level below this
     low_volume_speech_db: float = -35.0
-    # echo: a delayed, attenuated copy of the other leg
+    # echo: correlation of one leg with the other's delayed speech
     echo_min_delay_ms: float = 20.0
     echo_max_delay_ms: float = 600.0
-    echo_min_corr: float = 0.35
+    echo_min_corr: float = 0.25
     # packet loss: dropouts inside speech
-    packet_loss_frame_ms: float = 10.0
-    packet_loss_min_dropouts_per_min: float = 6.0
-    # talk-over: overlap share of total speech
+    packet_loss_min_events: int = 3
+    packet_loss_min_per_min: float = 6.0
+    # talk-over: overlap share of the quieter side's speech
     talk_over_min_share: float = 0.15
     talk_over_min_s: float = 1.0
-    # noisy: speech-to-noise ratio
+    # noisy: speech-to-noise ratio below this
     noisy_snr_db: float = 15.0
     # quality (NISQA over windows)
     quality_window_s: float = 10.0
     quality_hop_s: float = 5.0
     quality_min_speech_s: float = 3.0
     poor_quality_mos: float = 2.5
-    # stereo channel order
+    # stereo channel order: which leg the left channel holds
     stereo_left: str = "agent"
 
     def as_dict(self) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class Interval:
         return self.end_s - self.start_s
 
     def as_dict(self) -> dict[str, float]:
-        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3)}
+        return {"start_s": round(float(self.start_s), 3), "end_s": round(float(self.end_s), 3)}
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ class Finding:
         return {
             "code": self.code,
             "leg": self.leg,
-            "start_s": round(self.start_s, 3),
-            "end_s": round(self.end_s, 3),
+            "start_s": round(float(self.start_s), 3),
+            "end_s": round(float(self.end_s), 3),
             "severity": self.severity,
             "detail": self.detail,
         }
@@ -178,6 +178,7 @@ class CallAnalysis:
     timings_s: dict[str, float]
     sources: dict[str, str]
     version: str
+    quality_model: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -191,4 +192,5 @@ class CallAnalysis:
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
             "sources": dict(self.sources),
             "analysis_version": self.version,
+            "quality_model": self.quality_model,
         }

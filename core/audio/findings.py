@@ -1,0 +1,292 @@
+"""Findings: the problems an analyst acts on, derived from the per-track measurements.
+
+Each detector is a small function from measurements to a list of :class:`Finding`; every
+threshold comes from :class:`core.config.AnalysisConfig`. Directional checks (one-way audio
+between legs, echo, talk imbalance, talk-over) need separate legs; on a mixed track only the
+mix-specific one-way pattern, dead air, clipping, low volume, noise and dropouts are checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from core.audio.dropouts import DropoutResult
+from core.audio.echo import EchoResult
+from core.audio.levels import LevelResult
+from core.audio.vad import SpeechResult
+from core.config import AnalysisConfig
+from core.results import Finding, Interval, TrackQuality, TrackStats
+
+LEG_ORDER = ("caller", "agent", "mixed")
+
+
+@dataclass(frozen=True)
+class TrackMeasurements:
+    """Everything the detectors need about one track."""
+
+    stats: TrackStats
+    speech: SpeechResult
+    levels: LevelResult
+    dropouts: DropoutResult
+    duration_s: float
+    quality: TrackQuality | None = None
+
+
+def _merge(intervals: Sequence[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for iv in sorted(intervals, key=lambda i: i.start_s):
+        if out and iv.start_s <= out[-1].end_s:
+            out[-1] = Interval(out[-1].start_s, max(out[-1].end_s, iv.end_s))
+        else:
+            out.append(iv)
+    return out
+
+
+def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s, e = max(a[i].start_s, b[j].start_s), min(a[i].end_s, b[j].end_s)
+        if e > s:
+            out.append(Interval(s, e))
+        if a[i].end_s < b[j].end_s:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def one_way_between_legs(tracks: Mapping[str, TrackMeasurements], cfg: AnalysisConfig) -> list[Finding]:
+    """A leg that carries (almost) no speech while the other leg talks."""
+    found = []
+    for leg, other in (("caller", "agent"), ("agent", "caller")):
+        if leg not in tracks or other not in tracks:
+            continue
+        mine, theirs = tracks[leg].speech, tracks[other].speech
+        if mine.speech_ratio <= cfg.one_way_max_speech_ratio and theirs.speech_s >= cfg.one_way_other_min_speech_s:
+            found.append(Finding(
+                "one_way_audio", leg, 0.0, tracks[leg].duration_s, "critical",
+                f"no {leg} audio: {mine.speech_s:.1f} s of speech on the {leg} leg while the {other} "
+                f"talks for {theirs.speech_s:.1f} s (leg level {tracks[leg].stats.rms_db:.0f} dBFS)",
+            ))
+    return found
+
+
+def one_way_in_mix(track: MixedSpeech, cfg: AnalysisConfig) -> list[Finding]:
+    """In a mix: one talker repeating short phrases into long silences (nobody answers).
+
+    Speech bursts joined across gaps shorter than ``mixed_one_way_join_gap_s`` form runs. A
+    conversation yields long runs; an unanswered talker yields only short runs separated by long
+    gaps. In a ViciDial conference recording the agent's own audio is always captured by the
+    bridge, so the side that is missing is the caller's.
+    """
+    segs = track.segments
+    if len(segs) < cfg.mixed_one_way_min_bursts:
+        return []
+    runs: list[list[float]] = []
+    for s in segs:
+        if runs and s.start_s - runs[-1][1] < cfg.mixed_one_way_join_gap_s:
+            runs[-1][1] = s.end_s
+        else:
+            runs.append([s.start_s, s.end_s])
+    long_gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)
+                 if b[0] - a[1] >= cfg.mixed_one_way_min_gap_s]
+    longest_run = max(e - s for s, e in runs)
+    if len(long_gaps) >= 2 and longest_run <= cfg.mixed_one_way_max_run_s:
+        return [Finding(
+            "one_way_audio", "caller", 0.0, track.duration_s, "critical",
+            f"one voice repeats short phrases into silence ({len(segs)} bursts, longest exchange "
+            f"{longest_run:.1f} s, {len(long_gaps)} unanswered gaps of {min(long_gaps):.0f}-{max(long_gaps):.0f} s): "
+            "the caller's audio is missing from the mix",
+        )]
+    return []
+
+
+@dataclass(frozen=True)
+class MixedSpeech:
+    segments: tuple[Interval, ...]
+    duration_s: float
+
+
+def talk_imbalance(tracks: Mapping[str, TrackMeasurements], cfg: AnalysisConfig) -> list[Finding]:
+    """The seed's 70/30 rule: one side holds more than ``imbalance_share`` of the speech."""
+    if "caller" not in tracks or "agent" not in tracks:
+        return []
+    c, a = tracks["caller"].speech.speech_s, tracks["agent"].speech.speech_s
+    total = c + a
+    if total <= 0:
+        return []
+    for leg, mine in (("caller", c), ("agent", a)):
+        share = mine / total
+        if share > cfg.imbalance_share:
+            other = "agent" if leg == "caller" else "caller"
+            return [Finding(
+                "talk_imbalance", leg, 0.0, max(t.duration_s for t in tracks.values()), "info",
+                f"the {leg} holds {share:.0%} of the speech ({mine:.0f} s vs {total - mine:.0f} s for the {other}); "
+                "a monologue, not one-way audio",
+            )]
+    return []
+
+
+def dead_air(speech: Sequence[Sequence[Interval]], duration_s: float, cfg: AnalysisConfig) -> list[Finding]:
+    """Both sides silent for at least ``dead_air_min_s`` between two stretches of speech.
+
+    Leading and trailing silence (ringing, hold before the first word, hang-up tail) is not dead
+    air. The reported interval starts ``dead_air_grace_s`` into the pause: a normal turn-taking
+    gap is part of the conversation, dead air is the time beyond it.
+    """
+    union = _merge([iv for segs in speech for iv in segs])
+    found = []
+    for prev, nxt in zip(union, union[1:], strict=False):
+        gap = nxt.start_s - prev.end_s
+        if gap >= cfg.dead_air_min_s:
+            start = prev.end_s + min(cfg.dead_air_grace_s, gap / 2)
+            severity = "critical" if gap >= cfg.dead_air_critical_s else "warning"
+            found.append(Finding(
+                "dead_air", None, start, nxt.start_s, severity,
+                f"{gap:.1f} s with nobody speaking ({prev.end_s:.1f}-{nxt.start_s:.1f} s)",
+            ))
+    return found
+
+
+def clipping(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
+    """Samples at the encoding's full scale in runs (flat tops), above ``clip_min_ratio``."""
+    st = m.stats
+    if st.clip_ratio < cfg.clip_min_ratio or st.clipped_samples < cfg.clip_min_run:
+        return []
+    severity = "critical" if st.clip_ratio >= 0.01 else "warning"
+    return [Finding(
+        "clipping", leg, 0.0, m.duration_s, severity,
+        f"{st.clipped_samples} samples ({st.clip_ratio:.2%}) at full scale, peak {st.peak_db:.1f} dBFS",
+    )]
+
+
+def low_volume(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
+    """Active speech level below ``low_volume_speech_db``."""
+    level = m.levels.speech_db
+    if level is None or m.speech.speech_s < 1.0 or level >= cfg.low_volume_speech_db:
+        return []
+    return [Finding(
+        "low_volume", leg, 0.0, m.duration_s, "warning",
+        f"speech at {level:.1f} dBFS, below {cfg.low_volume_speech_db:.0f} dBFS (typical telephone speech is -26 to -16)",
+    )]
+
+
+def noisy(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
+    """Speech-to-noise ratio below ``noisy_snr_db``."""
+    snr = m.levels.snr_db
+    if snr is None or m.speech.speech_s < 1.0 or snr >= cfg.noisy_snr_db:
+        return []
+    return [Finding(
+        "noisy", leg, 0.0, m.duration_s, "warning",
+        f"speech-to-noise ratio {snr:.1f} dB (speech {m.levels.speech_db:.0f} dBFS, background "
+        f"{m.levels.noise_db:.0f} dBFS)",
+    )]
+
+
+def packet_loss(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
+    """Dropouts (lost or frozen packets) inside speech, confirmed by NISQA discontinuity if scored."""
+    d = m.dropouts
+    if d.events < cfg.packet_loss_min_events or d.events_per_min < cfg.packet_loss_min_per_min:
+        return []
+    first = min([*d.dropouts, *d.frozen], key=lambda i: i.start_s)
+    last = max([*d.dropouts, *d.frozen], key=lambda i: i.end_s)
+    detail = (f"{d.events} dropouts in {d.speech_s:.0f} s of speech ({d.events_per_min:.0f}/min, "
+              f"{d.loss_ratio:.1%} of speech lost)")
+    q = m.quality
+    if q is not None:
+        detail += f"; NISQA discontinuity {q.scores.discontinuity:.2f}"
+    severity = "critical" if d.loss_ratio >= 0.05 else "warning"
+    return [Finding("packet_loss", leg, first.start_s, last.end_s, severity, detail)]
+
+
+def echo(tracks: Mapping[str, TrackMeasurements], results: Mapping[tuple[str, str], EchoResult | None],
+         cfg: AnalysisConfig) -> list[Finding]:
+    """A leg carries a delayed, attenuated copy of the other leg's speech."""
+    found = []
+    for (source, target), r in results.items():
+        if r is None or r.correlation < cfg.echo_min_corr:
+            continue
+        erl = f", {r.erl_db:.0f} dB down" if r.erl_db is not None else ""
+        severity = "critical" if r.erl_db is not None and r.erl_db < 10 else "warning"
+        found.append(Finding(
+            "echo", target, 0.0, tracks[target].duration_s, severity,
+            f"the {source}'s speech returns on the {target} leg {r.delay_ms:.0f} ms later{erl} "
+            f"(correlation {r.correlation:.2f})",
+        ))
+    return found
+
+
+def talk_over(tracks: Mapping[str, TrackMeasurements], cfg: AnalysisConfig, *, echo_legs: set[str]) -> list[Finding]:
+    """Both legs speak at once for a large share of the shorter talker's speech."""
+    if "caller" not in tracks or "agent" not in tracks or echo_legs:
+        return []  # an echo makes one leg "speak" whenever the other does
+    a, b = tracks["caller"].speech, tracks["agent"].speech
+    overlap = _intersect(list(a.segments), list(b.segments))
+    overlap_s = sum(o.duration_s for o in overlap)
+    shorter = min(a.speech_s, b.speech_s)
+    if shorter <= 0 or overlap_s < cfg.talk_over_min_s or overlap_s / shorter < cfg.talk_over_min_share:
+        return []
+    return [Finding(
+        "talk_over", None, overlap[0].start_s, overlap[-1].end_s, "info",
+        f"both sides talk at once for {overlap_s:.1f} s ({overlap_s / shorter:.0%} of the quieter side's speech, "
+        f"{len(overlap)} times)",
+    )]
+
+
+def poor_quality(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
+    """Quality windows whose NISQA MOS is below ``poor_quality_mos`` (consecutive ones merged)."""
+    q = m.quality
+    if q is None:
+        return []
+    bad = [Interval(w.start_s, w.end_s) for w in q.windows if w.scores.mos < cfg.poor_quality_mos]
+    found = []
+    for iv in _merge(bad):
+        inside = [w for w in q.windows if w.start_s >= iv.start_s and w.end_s <= iv.end_s]
+        worst = min(inside, key=lambda w: w.scores.mos)
+        found.append(Finding(
+            "poor_quality", leg, iv.start_s, iv.end_s, "warning",
+            f"NISQA MOS {worst.scores.mos:.2f} (below {cfg.poor_quality_mos:.1f}); noisiness "
+            f"{worst.scores.noisiness:.1f}, discontinuity {worst.scores.discontinuity:.1f}, coloration "
+            f"{worst.scores.coloration:.1f}, loudness {worst.scores.loudness:.1f}",
+        ))
+    return found
+
+
+def detect_findings(
+    tracks: Mapping[str, TrackMeasurements],
+    *,
+    layout: str,
+    echo_results: Mapping[tuple[str, str], EchoResult | None],
+    cfg: AnalysisConfig,
+) -> list[Finding]:
+    """Run every detector that applies to ``layout`` and return the findings in time order."""
+    found: list[Finding] = []
+    two_legs = "caller" in tracks and "agent" in tracks
+    duration = max(t.duration_s for t in tracks.values())
+    one_way: list[Finding] = []
+    if two_legs:
+        one_way = one_way_between_legs(tracks, cfg)
+    elif "mixed" in tracks:
+        m = tracks["mixed"]
+        one_way = one_way_in_mix(MixedSpeech(m.speech.segments, m.duration_s), cfg)
+    found += one_way
+    dead_legs = {f.leg for f in one_way}
+    if two_legs and not one_way:
+        found += talk_imbalance(tracks, cfg)
+    if not one_way:  # silence on a one-way call is the missing audio, not dead air
+        found += dead_air([t.speech.segments for t in tracks.values()], duration, cfg)
+    for leg, m in tracks.items():
+        found += clipping(leg, m, cfg)
+        if leg not in dead_legs:
+            found += low_volume(leg, m, cfg)
+            found += noisy(leg, m, cfg)
+            found += packet_loss(leg, m, cfg)
+            found += poor_quality(leg, m, cfg)
+    echoes = echo(tracks, echo_results, cfg) if two_legs else []
+    found += echoes
+    if two_legs and not one_way:
+        found += talk_over(tracks, cfg, echo_legs={f.leg for f in echoes if f.leg})
+    order = {leg: i for i, leg in enumerate(LEG_ORDER)}
+    return sorted(found, key=lambda f: (f.start_s, order.get(f.leg or "", 9), f.code))

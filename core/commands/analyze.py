@@ -1,0 +1,109 @@
+"""``callqa analyze``: analyse one call and print a report or its JSON."""
+
+from __future__ import annotations
+
+import click
+
+from core.commands.common import echo_json, settings_from
+from core.results import LAYOUTS, CallAnalysis
+
+
+def _fmt_db(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def render_report(result: dict) -> str:
+    """A readable plain-text report of one ``callqa analyze --json`` object."""
+    lines = [f"Call {result['call_id']}  ·  {result['layout']} layout  ·  {result['duration_s']:.1f} s"]
+    legs = result["legs"]
+    names = list(legs)
+    rows = [
+        ("RMS / peak (dBFS)", lambda g: f"{g['stats']['rms_db']:.1f} / {g['stats']['peak_db']:.1f}"),
+        ("DC offset", lambda g: f"{g['stats']['dc_offset']:+.5f}"),
+        ("Clipped samples", lambda g: f"{g['stats']['clipped_samples']} ({g['stats']['clip_ratio']:.3%})"),
+        ("Speech", lambda g: f"{sum(s['end_s'] - s['start_s'] for s in g['speech']):.1f} s ({g['speech_ratio']:.0%})"),
+        ("Speech level (dBFS)", lambda g: _fmt_db(g.get("speech_level_db"))),
+        ("SNR (dB)", lambda g: _fmt_db(g.get("snr_db"))),
+        ("Silence gaps", lambda g: f"{len(g['silences'])} ({sum(s['end_s'] - s['start_s'] for s in g['silences']):.1f} s)"),
+        ("MOS (NISQA)", lambda g: f"{g['quality']['mos']:.2f}" if g["quality"] else "-"),
+    ]
+    width = max(len(r[0]) for r in rows) + 2
+    col = 24
+    lines.append("")
+    lines.append(" " * width + "".join(n.ljust(col) for n in names))
+    for label, fn in rows:
+        lines.append(label.ljust(width) + "".join(fn(legs[n]).ljust(col) for n in names))
+    for n in names:
+        q = legs[n]["quality"]
+        if q:
+            lines.append(f"  {n}: noisiness {q['noisiness']:.2f}, discontinuity {q['discontinuity']:.2f}, "
+                         f"coloration {q['coloration']:.2f}, loudness {q['loudness']:.2f} "
+                         f"({len(q['windows'])} windows)")
+        elif legs[n].get("quality_reason"):
+            lines.append(f"  {n}: no MOS ({legs[n]['quality_reason']})")
+    lines.append("")
+    if result["findings"]:
+        lines.append("Findings:")
+        for f in result["findings"]:
+            leg = f" [{f['leg']}]" if f["leg"] else ""
+            lines.append(f"  {f['severity'].upper():8} {f['code']}{leg} {f['start_s']:.1f}-{f['end_s']:.1f} s: {f['detail']}")
+    else:
+        lines.append("Findings: none")
+    if result["warnings"]:
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in result["warnings"]]
+    t = result["timings_s"]
+    lines.append("Timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
+    return "\n".join(lines)
+
+
+def load_quality_model(settings, enabled: bool):
+    """The process-wide quality model, or None when disabled."""
+    if not enabled:
+        return None
+    from core.quality.manager import get_quality_model
+
+    return get_quality_model(settings)
+
+
+@click.command("analyze")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--layout", type=click.Choice(LAYOUTS), default=None,
+              help="Force the layout instead of detecting it from the files beside PATH.")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as one JSON object.")
+@click.option("--no-quality", is_flag=True, help="Skip NISQA speech-quality scoring.")
+@click.option("--recording-id", type=int, default=None,
+              help="Fetch and analyse this ViciDial recording_log.recording_id instead of PATH.")
+@click.pass_context
+def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_json: bool, no_quality: bool,
+                recording_id: int | None) -> None:
+    """Analyse one call: stats, silence gaps, speech, quality and findings per leg.
+
+    PATH is any file of the call (NAME-in.wav, NAME-out.wav, NAME-all.mp3, a stereo file);
+    the other files beside it are found by ViciDial naming.
+
+    \b
+    Examples:
+      callqa analyze /var/spool/asterisk/monitorDONE/ORIG/20261107-080000_9828963560-in.wav
+      callqa analyze call-all.mp3 --layout mixed --json
+      callqa analyze --recording-id 9123456 --json
+    """
+    from core.services import analyze_recording_id, analyze_source
+
+    settings = settings_from(ctx)
+    if (path is None) == (recording_id is None):
+        raise click.UsageError("give either PATH or --recording-id")
+    model = load_quality_model(settings, not no_quality)
+    if recording_id is not None:
+        result: CallAnalysis = analyze_recording_id(settings, recording_id, layout=layout, quality_model=model)
+    else:
+        result = analyze_source(settings, path, layout=layout, quality_model=model)
+    data = result.as_dict()
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(render_report(data))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(analyze_cmd)

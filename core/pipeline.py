@@ -1,0 +1,174 @@
+"""The per-call analysis: decode once, then every stage on the shared samples.
+
+``analyze_call`` is the one function the CLI, the scan, the dashboard, the API and the workers
+call. Models (VAD, quality) are passed in so they load once per process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core import __version__
+from core.audio.dropouts import detect_dropouts
+from core.audio.echo import EchoResult, measure_echo
+from core.audio.findings import TrackMeasurements, detect_findings
+from core.audio.layout import CallFiles, call_files_for, resolve_layout
+from core.audio.levels import measure_levels
+from core.audio.silence import detect_silence
+from core.audio.stats import compute_stats
+from core.audio.vad import SileroVAD, detect_speech, get_vad
+from core.config import AnalysisConfig
+from core.results import CallAnalysis, LegResult
+
+if TYPE_CHECKING:
+    from core.quality.base import QualityModel
+
+ANALYSIS_VERSION = f"{__version__}+a1"
+STAGES = ("decode", "stats", "silence", "speech", "measure", "quality", "findings")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=dict)
+    progress: Progress | None = None
+    _t: float = field(default_factory=time.perf_counter)
+
+    def start(self, stage: str) -> None:
+        if self.progress:
+            self.progress(stage)
+        self._t = time.perf_counter()
+
+    def stop(self, stage: str) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - self._t
+
+
+def analyze_call(
+    call: CallFiles,
+    *,
+    cfg: AnalysisConfig | None = None,
+    layout: str | None = None,
+    quality_model: QualityModel | None = None,
+    vad: SileroVAD | None = None,
+    progress: Progress | None = None,
+) -> CallAnalysis:
+    """Analyse one call.
+
+    Parameters
+    ----------
+    call : CallFiles
+        The call's recordings (:func:`core.audio.layout.call_files_for`).
+    cfg : AnalysisConfig, optional
+        Thresholds; defaults when omitted.
+    layout : str, optional
+        Force a layout instead of detecting it.
+    quality_model : QualityModel, optional
+        Scores speech quality over windows; ``None`` skips quality (``quality`` is null).
+    vad : SileroVAD, optional
+        The VAD session; the process-wide one by default.
+    progress : callable, optional
+        Called with each stage name in :data:`STAGES` as it starts.
+
+    Raises
+    ------
+    AudioError, ModelUnavailableError
+        With a one-line message naming the file and the problem.
+    """
+    cfg = cfg or AnalysisConfig()
+    clock = _Clock(progress=progress)
+    t0 = time.perf_counter()
+
+    clock.start("decode")
+    resolved = resolve_layout(call, cfg=cfg, layout=layout)
+    clips = resolved.tracks
+    clock.stop("decode")
+
+    clock.start("stats")
+    stats = {leg: compute_stats(c, clip_level_db=cfg.clip_level_db) for leg, c in clips.items()}
+    clock.stop("stats")
+
+    clock.start("silence")
+    silences = {leg: detect_silence(c, noise_db=cfg.silence_noise_db, min_silence_s=cfg.silence_min_s)
+                for leg, c in clips.items()}
+    clock.stop("silence")
+
+    clock.start("speech")
+    speech = detect_speech(
+        clips, vad=vad or get_vad(), threshold=cfg.vad_threshold, min_speech_ms=cfg.vad_min_speech_ms,
+        min_silence_ms=cfg.vad_min_silence_ms, speech_pad_ms=cfg.vad_speech_pad_ms,
+    )
+    clock.stop("speech")
+
+    clock.start("measure")
+    levels = {leg: measure_levels(c, speech[leg].segments) for leg, c in clips.items()}
+    dropouts = {leg: detect_dropouts(c, speech[leg].segments) for leg, c in clips.items()}
+    echoes: dict[tuple[str, str], EchoResult | None] = {}
+    if "caller" in clips and "agent" in clips:
+        for source, target in (("agent", "caller"), ("caller", "agent")):
+            echoes[(source, target)] = measure_echo(
+                clips[source], clips[target], speech[source].segments,
+                min_delay_ms=cfg.echo_min_delay_ms, max_delay_ms=cfg.echo_max_delay_ms,
+            )
+    clock.stop("measure")
+
+    quality: dict[str, tuple] = {leg: (None, "quality scoring disabled (--no-quality)") for leg in clips}
+    if quality_model is not None:
+        from core.quality.windows import score_tracks
+
+        clock.start("quality")
+        quality = score_tracks(
+            quality_model, clips, {leg: speech[leg].segments for leg in clips},
+            window_s=cfg.quality_window_s, hop_s=cfg.quality_hop_s, min_speech_s=cfg.quality_min_speech_s,
+        )
+        clock.stop("quality")
+
+    clock.start("findings")
+    measurements = {
+        leg: TrackMeasurements(stats[leg], speech[leg], levels[leg], dropouts[leg], c.duration_s, quality[leg][0])
+        for leg, c in clips.items()
+    }
+    findings = detect_findings(measurements, layout=resolved.layout, echo_results=echoes, cfg=cfg)
+    clock.stop("findings")
+
+    legs = {}
+    for leg, c in clips.items():
+        extra = {
+            "speech_level_db": _round(levels[leg].speech_db),
+            "noise_floor_db": _round(levels[leg].noise_db),
+            "snr_db": _round(levels[leg].snr_db),
+            "dropouts": dropouts[leg].events,
+        }
+        legs[leg] = LegResult(
+            stats=stats[leg], silences=list(silences[leg].silences), speech=list(speech[leg].segments),
+            speech_ratio=speech[leg].speech_ratio, sample_rate=c.sample_rate, encoding=c.encoding,
+            source=resolved.sources.get(leg, str(c.path)), quality=quality[leg][0],
+            quality_reason=quality[leg][1], extra=extra,
+        )
+    clock.timings["total"] = time.perf_counter() - t0
+    return CallAnalysis(
+        call_id=resolved.call_id,
+        layout=resolved.layout,
+        duration_s=max(c.duration_s for c in clips.values()),
+        legs=legs,
+        findings=findings,
+        warnings=resolved.warnings,
+        config=cfg.as_dict(),
+        timings_s=clock.timings,
+        sources={role: str(p) for role, p in sorted(call.files.items())},
+        version=ANALYSIS_VERSION,
+        quality_model=getattr(quality_model, "version", None),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def analyze_path(path: str | Path, **kwargs) -> CallAnalysis:
+    """Analyse the call that the recording at ``path`` belongs to (see :func:`analyze_call`)."""
+    return analyze_call(call_files_for(path), **kwargs)
