@@ -23,6 +23,7 @@ DEFAULT_MAX_DURATION_S = 2 * 3600.0  # ViciDial caps recordings at 60 min by def
 # Largest magnitude each encoding can represent, as a fraction of 16-bit full scale. G.711
 # expands to 14/13-bit linear values: mu-law peaks at 32124, A-law at 32256 (ITU-T G.711).
 _FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
+_PCM_SUBTYPES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,31 +78,42 @@ def validate_samples(samples: np.ndarray, sample_rate: int, *, source: str) -> N
         raise InvalidAudioError(f"{source}: contains {bad} non-finite samples (NaN or infinity)")
 
 
-def _check_wav_truncation(path: Path, info: sf._SoundFileInfo) -> None:
-    """Raise when a RIFF WAV header promises more data than the file holds.
+def _inspect_wav(path: Path, info: sf._SoundFileInfo) -> int | None:
+    """Check a RIFF WAV's chunks; return the sample count of a block codec's data, if any.
 
-    libsndfile silently shortens such files; a recording cut off in transfer must not be
-    analysed as if it were the whole call.
+    Raises when the header promises more audio than the file holds: libsndfile silently
+    shortens such files, and a recording cut off in transfer must not be analysed as if it
+    were the whole call. For block codecs (GSM 06.10 in WAV packs 320 samples into 65-byte
+    blocks) libsndfile decodes one block too many; sox counts whole blocks of the data chunk
+    (data bytes / block align x samples per block), and so do we.
     """
     if info.format != "WAV":
-        return
+        return None
     size = path.stat().st_size
+    block_align = samples_per_block = 0
     with path.open("rb") as fh:
         head = fh.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return
+            return None
         pos = 12
         while True:
             fh.seek(pos)
             chunk = fh.read(8)
             if len(chunk) < 8:
-                return
+                return None
             cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"data":
+            if cid == b"fmt " and csize >= 20:
+                fmt = fh.read(20)
+                block_align = struct.unpack("<H", fmt[12:14])[0]
+                if struct.unpack("<H", fmt[16:18])[0] >= 2:  # cbSize: the extension holds samples per block
+                    samples_per_block = struct.unpack("<H", fmt[18:20])[0]
+            elif cid == b"data":
                 available = size - (pos + 8)
                 # 0 and 0xFFFFFFFF are placeholders written by recorders still running
                 if csize in (0, 0xFFFFFFFF) or csize <= available:
-                    return
+                    if block_align and samples_per_block and info.subtype not in _PCM_SUBTYPES:
+                        return min(csize, available) // block_align * samples_per_block
+                    return None
                 raise InvalidAudioError(
                     f"{path}: truncated: the WAV header declares {csize} bytes of audio "
                     f"but only {available} are present"
@@ -155,7 +167,7 @@ def load_audio(
     """
     p = Path(path)
     info = open_info(p)
-    _check_wav_truncation(p, info)
+    block_frames = _inspect_wav(p, info)
     if info.samplerate <= 0:
         raise InvalidAudioError(f"{p}: invalid sample rate {info.samplerate}")
     if info.channels not in (1, 2):
@@ -175,6 +187,8 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         detail = str(exc).split(":")[-1].strip() or "decode error"
         raise InvalidAudioError(f"{p}: cannot be decoded ({detail})") from None
+    if block_frames is not None and 0 < block_frames < data.shape[0]:
+        data = data[:block_frames]  # the extra block libsndfile decodes past the data chunk
     if data.shape[0] == 0:
         raise InvalidAudioError(f"{p}: contains no audio samples (0 s)")
     if data.shape[0] / sr > max_duration_s:

@@ -15,6 +15,24 @@ def amplitude_to_db(value: float) -> float:
     return float(20 * np.log10(value)) if value > 10 ** (DB_FLOOR / 20) else DB_FLOOR
 
 
+def count_clipped(x: np.ndarray, *, full_scale: float, clip_level_db: float) -> int:
+    """Samples at the rail: within ``clip_level_db`` of the encoding's full scale, or, when the
+    track was clipped before a gain change or format conversion (a G.711 call saved as PCM
+    peaks at 32124/32768), in flat tops of at least 2 samples at the track's own peak
+    (when that peak is within 1 dB of full scale)."""
+    mag = np.abs(x)
+    at_rail = mag >= full_scale * 10 ** (clip_level_db / 20)
+    peak = float(mag.max()) if mag.size else 0.0
+    if peak >= full_scale * 10 ** (-1 / 20):
+        top = mag >= peak * 0.9999
+        flat = top[1:] & top[:-1]  # neighbours both at the peak level
+        run = np.zeros_like(top)
+        run[1:] |= flat
+        run[:-1] |= flat
+        at_rail |= run
+    return int(np.count_nonzero(at_rail))
+
+
 def compute_stats(clip: AudioClip, *, clip_level_db: float = -0.1) -> TrackStats:
     """Measure RMS, peak, duration, DC offset and clipping of one track.
 
@@ -24,7 +42,8 @@ def compute_stats(clip: AudioClip, *, clip_level_db: float = -0.1) -> TrackStats
         Samples scaled to [-1, 1] as sox scales them.
     clip_level_db : float
         A sample counts as clipped when its magnitude is at or above the encoding's full scale
-        (``clip.full_scale``: 1.0 for PCM, 32124/32768 for mu-law) times this level.
+        (``clip.full_scale``: 1.0 for PCM, 32124/32768 for mu-law) times this level, or sits
+        in a flat top at the track's peak (:func:`count_clipped`).
 
     Returns
     -------
@@ -37,8 +56,7 @@ def compute_stats(clip: AudioClip, *, clip_level_db: float = -0.1) -> TrackStats
     x64 = x.astype(np.float64)
     rms = float(np.sqrt(np.dot(x64, x64) / x.size))
     peak = float(max(x.max(), -x.min()))
-    level = clip.full_scale * 10 ** (clip_level_db / 20)
-    clipped = int(np.count_nonzero(np.abs(x) >= level))
+    clipped = count_clipped(x, full_scale=clip.full_scale, clip_level_db=clip_level_db)
     return TrackStats(
         rms_db=amplitude_to_db(rms),
         peak_db=amplitude_to_db(peak),
