@@ -73,12 +73,12 @@ def one_way_between_legs(tracks: Mapping[str, TrackMeasurements], cfg: AnalysisC
     return found
 
 
-def one_way_in_mix(track: MixedSpeech, cfg: AnalysisConfig) -> list[Finding]:
+def one_way_in_mix(track: MixedSpeech, cfg: AnalysisConfig, *, layout: str) -> list[Finding]:
     """In a mix: one talker repeating short phrases into long silences (nobody answers).
 
     Speech bursts joined across gaps shorter than ``mixed_one_way_join_gap_s`` form runs. A
-    conversation yields long runs; an unanswered talker yields only short runs separated by long
-    gaps. In a ViciDial conference recording the agent's own audio is always captured by the
+    conversation yields long runs; an unanswered talker yields only short runs, each followed by a
+    long gap (the last one by the end of the recording). In a ViciDial conference recording the agent's own audio is always captured by the
     bridge, so the side that is missing is the caller's.
     """
     segs = track.segments
@@ -90,17 +90,20 @@ def one_way_in_mix(track: MixedSpeech, cfg: AnalysisConfig) -> list[Finding]:
             runs[-1][1] = s.end_s
         else:
             runs.append([s.start_s, s.end_s])
-    long_gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)
-                 if b[0] - a[1] >= cfg.mixed_one_way_min_gap_s]
+    # gaps after each run, the last one up to the end of the recording (the caller hung up)
+    after = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)] + [track.duration_s - runs[-1][1]]
+    long_gaps = [g for g in after if g >= cfg.mixed_one_way_min_gap_s]
     longest_run = max(e - s for s, e in runs)
-    if len(long_gaps) >= 2 and longest_run <= cfg.mixed_one_way_max_run_s:
-        return [Finding(
-            "one_way_audio", "caller", 0.0, track.duration_s, "critical",
-            f"one voice repeats short phrases into silence ({len(segs)} bursts, longest exchange "
-            f"{longest_run:.1f} s, {len(long_gaps)} unanswered gaps of {min(long_gaps):.0f}-{max(long_gaps):.0f} s): "
-            "the caller's audio is missing from the mix",
-        )]
-    return []
+    if len(long_gaps) < 2 or longest_run > cfg.mixed_one_way_max_run_s:
+        return []
+    pattern = (f"one voice repeats short phrases into silence ({len(segs)} bursts, longest exchange "
+               f"{longest_run:.1f} s, {len(long_gaps)} unanswered gaps of {min(long_gaps):.0f}-{max(long_gaps):.0f} s)")
+    if layout == "conference":  # the bridge always captures the agent: the caller is missing
+        return [Finding("one_way_audio", "caller", 0.0, track.duration_s, "critical",
+                        f"{pattern}: the caller's audio is missing from the conference mix")]
+    return [Finding("one_way_audio", None, 0.0, track.duration_s, "critical",
+                    f"{pattern}: one side's audio is missing (a mix cannot tell which; in a ViciDial "
+                    "conference recording it is usually the caller's)")]
 
 
 @dataclass(frozen=True)
@@ -270,7 +273,7 @@ def detect_findings(
         one_way = one_way_between_legs(tracks, cfg)
     elif "mixed" in tracks:
         m = tracks["mixed"]
-        one_way = one_way_in_mix(MixedSpeech(m.speech.segments, m.duration_s), cfg)
+        one_way = one_way_in_mix(MixedSpeech(m.speech.segments, m.duration_s), cfg, layout=layout)
     found += one_way
     dead_legs = {f.leg for f in one_way}
     if two_legs and not one_way:

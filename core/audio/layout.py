@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.audio.io import AudioClip, load_audio
+from core.audio.io import AudioClip, load_audio, open_info
 from core.config import AnalysisConfig
 from core.errors import AudioNotFoundError, LayoutError
 from core.results import LAYOUTS
@@ -169,6 +169,8 @@ def resolve_layout(
     given = call.given
     name = call.call_id
     warnings: list[str] = []
+    if given is not None:
+        open_info(given)  # problems with the file the user named come first (empty, not audio...)
 
     def mono(path: Path) -> AudioClip:
         clips = load(path)

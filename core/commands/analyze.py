@@ -67,7 +67,7 @@ def load_quality_model(settings, enabled: bool):
 
 
 @click.command("analyze")
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("path", required=False)
 @click.option("--layout", type=click.Choice(LAYOUTS), default=None,
               help="Force the layout instead of detecting it from the files beside PATH.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as one JSON object.")

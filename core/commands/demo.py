@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from core.commands.common import settings_from
-from core.demo import DemoSet, build_demo
+
+if TYPE_CHECKING:
+    from core.demo import DemoSet
 
 
 def register(cli: click.Group) -> None:
@@ -34,6 +37,8 @@ def build(ctx: click.Context, dest: Path | None, force: bool) -> None:
     Example:
       callqa demo build --dest /tmp/demo
     """
+    from core.demo import build_demo  # scipy and friends load only when the command runs
+
     result = build_demo(settings_from(ctx), force=force, recordings_dir=dest)
     _report(result)
 

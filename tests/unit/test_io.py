@@ -147,7 +147,7 @@ def test_unreadable_path(tmp_path: Path):
             assert "permission denied" in _raise_message(p)
             return
         code = ("from core.audio.io import load_audio\n"
-                "try:\n    load_audio(%r)\nexcept Exception as e:\n    print(type(e).__name__, e)" % str(p))
+                f"try:\n    load_audio({str(p)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)")
         drop = "-dac_override,-dac_read_search"
         out = subprocess.run(
             ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable, "-c", code],
