@@ -58,11 +58,10 @@ def measure_echo(
     x = source.samples[:n].astype(np.float64)
     y = target.samples[:n].astype(np.float64)
     w = _speech_weights(n, sr, source_speech)
-    # the echo of speech at t appears at t + d: weight the target by the source's speech, shifted
-    w_shift = np.zeros(n)
-    w_shift[min_lag:] = w[: n - min_lag]
-    w_shift = np.maximum(w_shift, w)
-    yw = y * w_shift
+    # the echo of speech at t appears up to max_delay later: weight the target by the source's
+    # speech extended by that much, so the whole echo of every segment is inside the sums
+    tail = _speech_weights(n, sr, [Interval(iv.start_s, iv.end_s + max_delay_ms / 1000) for iv in source_speech])
+    yw = y * tail
     x_energy = float(np.dot(x * w, x))
     y_energy = float(np.dot(yw, yw))
     if x_energy <= 0 or y_energy <= 0:
