@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy.fft import irfft, next_fast_len, rfft
 
 from core.audio.io import AudioClip
 from core.results import Interval
@@ -33,6 +33,30 @@ def _speech_weights(n: int, sample_rate: int, speech: Sequence[Interval]) -> np.
     for iv in speech:
         w[int(iv.start_s * sample_rate): int(iv.end_s * sample_rate)] = 1.0
     return w
+
+
+def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, *, block: int = 16384) -> np.ndarray:
+    """``c[k] = sum_t y[t]·x[t-k]`` for k = 0..max_lag, by FFT over blocks of ``y``.
+
+    Blocks where ``y`` is all zero (the talker is silent) are skipped, so the cost follows the
+    talker's speech, not the call's length.
+    """
+    n = len(y)
+    nfft = next_fast_len(block + max_lag, real=True)
+    out = np.zeros(max_lag + 1)
+    for a in range(0, n, block):
+        yb = y[a: a + block]
+        if not yb.any():
+            continue
+        lo = a - max_lag
+        xs = np.zeros(len(yb) + max_lag)
+        src = x[max(lo, 0): a + len(yb)]
+        xs[len(xs) - len(src):] = src
+        # y_block[i] · xs[i + max_lag - k] summed over i, for each k
+        spec = rfft(xs, nfft) * np.conj(rfft(yb, nfft))
+        corr = irfft(spec, nfft)  # corr[m] = sum_i yb[i] · xs[i + m]
+        out += corr[max_lag::-1][: max_lag + 1]
+    return out
 
 
 def measure_echo(
@@ -66,12 +90,11 @@ def measure_echo(
     y_energy = float(np.dot(yw, yw))
     if x_energy <= 0 or y_energy <= 0:
         return None
-    # cc[n - 1 + k] = sum_t yw[t] · x[t - k]
-    cc = fftconvolve(yw, x[::-1], mode="full")
+    cc = _lagged_correlation(yw, x, max_lag)  # cc[k] = sum_t yw[t] · x[t - k]
     lags = np.arange(min_lag, max_lag + 1)
-    r = cc[n - 1 + lags] / np.sqrt(x_energy * y_energy)
+    r = cc[lags] / np.sqrt(x_energy * y_energy)
     k = int(np.argmax(r))
     corr = float(r[k])
-    gain = cc[n - 1 + lags[k]] / x_energy  # least-squares echo path gain at that delay
+    gain = cc[lags[k]] / x_energy  # least-squares echo path gain at that delay
     erl = float(-20 * np.log10(abs(gain))) if gain != 0 else None
     return EchoResult(correlation=corr, delay_ms=float(lags[k] * 1000 / sr), erl_db=erl)

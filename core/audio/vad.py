@@ -1,10 +1,10 @@
 """Speech segments per track with Silero VAD (ONNX model shipped inside the silero-vad package).
 
-The model runs natively at 8 and 16 kHz on 32 ms chunks (256 / 512 samples plus 32 / 64 samples
-of context from the previous chunk) and carries an LSTM state from chunk to chunk. We drive
-its ONNX export with onnxruntime directly: the tracks of one call run side by side as one batch,
-and we never import the ``silero_vad`` Python package, whose import sets torch's global thread
-count as a side effect. Probabilities become segments with the same hysteresis Silero uses
+The model works on 32 ms frames (512 samples at 16 kHz plus 64 samples of context from the
+previous frame) and carries an LSTM state from frame to frame. We run the package's "sequence"
+ONNX export with onnxruntime directly (one call per block of frames instead of one per frame),
+skip long near-silent stretches where nobody can be speaking, and never import the
+``silero_vad`` Python package, whose import sets torch's global thread count as a side effect. Probabilities become segments with the same hysteresis Silero uses
 (speech starts at ``threshold``, ends after ``min_silence_ms`` below ``threshold - 0.15``).
 """
 
@@ -20,12 +20,15 @@ import numpy as np
 import soxr
 
 from core.audio.io import AudioClip
+from core.audio.silence import detect_silence
 from core.errors import ModelUnavailableError
 from core.results import Interval
 
-_CHUNK = {8000: 256, 16000: 512}
-_CONTEXT = {8000: 32, 16000: 64}
-MODEL_FILE = "silero_vad.onnx"
+SEQUENCE_MODEL_FILE = "silero_vad_16k_sequence.onnx"
+# gating: stretches quieter than this for at least GATE_MIN_S hold no speech and are skipped
+GATE_NOISE_DB = -50.0
+GATE_MIN_S = 0.3
+GATE_MARGIN_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -42,61 +45,77 @@ class SpeechResult:
         return float(sum(s.duration_s for s in self.segments))
 
 
-def model_path() -> Path:
-    """Locate the ONNX model inside the installed silero-vad package without importing it."""
+def model_path(name: str = SEQUENCE_MODEL_FILE) -> Path:
+    """Locate an ONNX model inside the installed silero-vad package without importing it."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError("Silero VAD is not installed (pip package silero-vad); run `make setup`")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / MODEL_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
     if not path.is_file():
         raise ModelUnavailableError(f"Silero VAD model missing at {path}; reinstall silero-vad (`make setup`)")
     return path
 
 
 class SileroVAD:
-    """A loaded Silero VAD session. Thread-safe: each call keeps its own state."""
+    """A loaded Silero VAD session (the sequence export: one ONNX call per block of frames).
 
-    def __init__(self, *, threads: int = 1) -> None:
+    The sequence model runs at 16 kHz and returns the same per-frame probabilities as the
+    streaming model fed frame by frame, without a Python loop per 32 ms frame. Thread-safe:
+    each call keeps its own LSTM state.
+    """
+
+    rate = 16000
+    frame = 512
+    context = 64
+
+    def __init__(self, *, threads: int = 1, block_frames: int = 4096) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        self.block_frames = block_frames
         try:
             self._session = ort.InferenceSession(
-                str(model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+                str(model_path(SEQUENCE_MODEL_FILE)), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelUnavailableError(f"Silero VAD model cannot be loaded: {exc}") from None
 
-    @staticmethod
-    def model_rate(sample_rate: int) -> int:
-        return 8000 if sample_rate < 16000 else 16000
+    @property
+    def frame_s(self) -> float:
+        return self.frame / self.rate
 
-    def probabilities(self, signals: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
-        """Speech probability per 32 ms chunk for each signal (all at ``sample_rate``, 8 or 16 kHz).
+    def probabilities(self, signal: np.ndarray) -> np.ndarray:
+        """Speech probability of each 32 ms frame of a 16 kHz signal, from a fresh state."""
+        n = (len(signal) + self.frame - 1) // self.frame
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        frames = np.zeros((n, self.frame), dtype=np.float32)
+        frames.reshape(-1)[: len(signal)] = signal
+        ctx = np.zeros((n, self.context), dtype=np.float32)
+        ctx[1:] = frames[:-1, -self.context:]
+        blocks = np.concatenate((ctx, frames), axis=1)
+        h = np.zeros((1, 1, 128), dtype=np.float32)
+        c = np.zeros((1, 1, 128), dtype=np.float32)
+        out = []
+        for i in range(0, n, self.block_frames):
+            p, h, c = self._session.run(["speech_probs", "hn", "cn"], {"input": blocks[i: i + self.block_frames], "h": h, "c": c})
+            out.append(p)
+        return np.concatenate(out).reshape(-1).astype(np.float32)
 
-        The signals run as one batch; shorter ones are zero-padded and their extra chunks dropped.
+    def gated_probabilities(self, signal: np.ndarray, active: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Probabilities for the whole signal, running the model only on ``active`` frame ranges.
+
+        Frames outside them (long stretches of near-digital silence, where nobody can be speaking)
+        get probability 0; each range starts from a fresh state, as a recording does.
         """
-        chunk, context = _CHUNK[sample_rate], _CONTEXT[sample_rate]
-        counts = [(len(s) + chunk - 1) // chunk for s in signals]
-        n = max(counts)
-        batch = len(signals)
-        frames = np.zeros((batch, n * chunk), dtype=np.float32)
-        for i, s in enumerate(signals):
-            frames[i, : len(s)] = s
-        frames = frames.reshape(batch, n, chunk)
-        state = np.zeros((2, batch, 128), dtype=np.float32)
-        ctx = np.zeros((batch, context), dtype=np.float32)
-        sr = np.array(sample_rate, dtype=np.int64)
-        out = np.empty((batch, n), dtype=np.float32)
-        run = self._session.run
-        for i in range(n):
-            x = np.concatenate((ctx, frames[:, i]), axis=1)
-            prob, state = run(None, {"input": x, "state": state, "sr": sr})
-            out[:, i] = prob[:, 0]
-            ctx = x[:, -context:]
-        return [out[i, : counts[i]] for i in range(batch)]
+        n = (len(signal) + self.frame - 1) // self.frame
+        out = np.zeros(n, dtype=np.float32)
+        for a, b in active:
+            seg = signal[a * self.frame: b * self.frame]
+            out[a: a + len(seg) // self.frame + (len(seg) % self.frame > 0)] = self.probabilities(seg)
+        return out
 
 
 _VAD: SileroVAD | None = None
@@ -159,6 +178,24 @@ def segments_from_probs(
     return tuple(Interval(s, e) for s, e in merged)
 
 
+def active_frames(clip: AudioClip, *, frame_s: float) -> list[tuple[int, int]]:
+    """Frame ranges (of ``frame_s``) that are not long near-silent stretches, with a margin."""
+    gaps = detect_silence(clip, noise_db=GATE_NOISE_DB, min_silence_s=GATE_MIN_S).silences
+    n = int(np.ceil(clip.duration_s / frame_s))
+    ranges: list[tuple[int, int]] = []
+    start = 0.0
+    for gap in [*gaps, Interval(clip.duration_s, clip.duration_s)]:
+        if gap.start_s > start:
+            a = max(0, int(np.floor((start - GATE_MARGIN_S) / frame_s)))
+            b = min(n, int(np.ceil((gap.start_s + GATE_MARGIN_S) / frame_s)))
+            if ranges and a <= ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], b)
+            elif b > a:
+                ranges.append((a, b))
+        start = gap.end_s
+    return ranges
+
+
 def detect_speech(
     clips: Mapping[str, AudioClip],
     *,
@@ -167,13 +204,16 @@ def detect_speech(
     min_speech_ms: int = 250,
     min_silence_ms: int = 100,
     speech_pad_ms: int = 30,
+    gate: bool = True,
 ) -> dict[str, SpeechResult]:
-    """Speech segments for every track of a call (tracks at the same rate share one batch).
+    """Speech segments for every track of a call.
 
     Parameters
     ----------
     clips : mapping of leg name to AudioClip
-        Any sample rate; rates other than 8/16 kHz are resampled for the model only.
+        Any sample rate; the model sees a 16 kHz copy.
+    gate : bool
+        Skip long near-silent stretches (below -50 dBFS for 0.3 s), where nobody speaks.
 
     Returns
     -------
@@ -181,21 +221,19 @@ def detect_speech(
         Segments in seconds on each track's own time axis; ``speech_ratio`` = speech s / track s.
     """
     vad = vad or get_vad()
-    groups: dict[int, list[tuple[str, np.ndarray]]] = {}
-    for name, clip in clips.items():
-        rate = vad.model_rate(clip.sample_rate)
-        x = clip.samples if clip.sample_rate == rate else soxr.resample(clip.samples, clip.sample_rate, rate)
-        groups.setdefault(rate, []).append((name, np.asarray(x, dtype=np.float32)))
     out: dict[str, SpeechResult] = {}
-    for rate, members in groups.items():
-        probs = vad.probabilities([x for _, x in members], rate)
-        frame_s = _CHUNK[rate] / rate
-        for (name, _), p in zip(members, probs, strict=True):
-            duration = clips[name].duration_s
-            segs = segments_from_probs(
-                p, frame_s=frame_s, duration_s=duration, threshold=threshold,
-                min_speech_ms=min_speech_ms, min_silence_ms=min_silence_ms, speech_pad_ms=speech_pad_ms,
-            )
-            speech_s = sum(s.duration_s for s in segs)
-            out[name] = SpeechResult(segs, speech_s / duration if duration else 0.0, frame_s, p)
-    return {name: out[name] for name in clips}
+    for name, clip in clips.items():
+        x = clip.samples if clip.sample_rate == vad.rate else soxr.resample(clip.samples, clip.sample_rate, vad.rate)
+        x = np.asarray(x, dtype=np.float32)
+        if gate:
+            probs = vad.gated_probabilities(x, active_frames(clip, frame_s=vad.frame_s))
+        else:
+            probs = vad.probabilities(x)
+        duration = clip.duration_s
+        segs = segments_from_probs(
+            probs, frame_s=vad.frame_s, duration_s=duration, threshold=threshold,
+            min_speech_ms=min_speech_ms, min_silence_ms=min_silence_ms, speech_pad_ms=speech_pad_ms,
+        )
+        speech_s = sum(s.duration_s for s in segs)
+        out[name] = SpeechResult(segs, speech_s / duration if duration else 0.0, vad.frame_s, probs)
+    return out
