@@ -161,7 +161,7 @@ def analyze_call(
         timings_s=clock.timings,
         sources={role: str(p) for role, p in sorted(call.files.items())},
         version=ANALYSIS_VERSION,
-        quality_model=getattr(quality_model, "version", None),
+        quality_model=f"{quality_model.name}-{quality_model.version}" if quality_model is not None else None,
     )
 
 

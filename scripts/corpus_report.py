@@ -66,7 +66,8 @@ def main() -> None:
     for call in labels["calls"]:
         r = analyze_path(corpus / call["files"]["in"], quality_model=model).as_dict()
         found = [f"{f['code']}/{f['leg']}" if f["leg"] and f["code"] != "talk_imbalance" else f["code"]
-                 for f in r["findings"]]
+                 for f in r["findings"] if f["code"] != "poor_quality"]
+        poor = sorted({f"poor_quality/{f['leg']}" for f in r["findings"] if f["code"] == "poor_quality"})
         exp = expected(call)
         impaired = {call["expect"][k] for k in IMPAIRED if call["expect"].get(k)}
         agr = []
@@ -81,7 +82,8 @@ def main() -> None:
         dead_txt = "; ".join(f"{f['start_s']:.1f}-{f['end_s']:.1f} vs {s:.1f}-{e:.1f}"
                              for f, (s, e) in zip(dead, call["expect"]["dead_air"], strict=False)) or "-"
         ok = "✅" if sorted(found) == sorted(exp) and r["layout"] == call["layout"] else "❌"
-        row = (f"| {call['condition']} | {r['layout']} | {', '.join(exp) or '-'} | {ok} {', '.join(found) or '-'} "
+        extra = f" (+ {', '.join(poor)})" if poor else ""
+        row = (f"| {call['condition']} | {r['layout']} | {', '.join(exp) or '-'} | {ok} {', '.join(found) or '-'}{extra} "
                f"| {' / '.join(agr)} | {dead_txt} |")
         if model:
             mos = [f"{r['legs'][leg]['quality']['mos']:.2f}" if r["legs"][leg]["quality"] else "-" for leg in r["legs"]]

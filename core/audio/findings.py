@@ -244,15 +244,22 @@ def poor_quality(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Fi
     if q is None:
         return []
     bad = [Interval(w.start_s, w.end_s) for w in q.windows if w.scores.mos < cfg.poor_quality_mos]
+    # one finding per stretch: poor windows less than a window apart belong together
+    bridge = cfg.quality_window_s
+    stretches = _merge([Interval(iv.start_s, iv.end_s + bridge) for iv in bad])
+    stretches = [Interval(s.start_s, max(iv.end_s for iv in bad if s.start_s <= iv.start_s < s.end_s))
+                 for s in stretches]
     found = []
-    for iv in _merge(bad):
+    for iv in stretches:
         inside = [w for w in q.windows if w.start_s >= iv.start_s and w.end_s <= iv.end_s]
+        poor = [w for w in inside if w.scores.mos < cfg.poor_quality_mos]
         worst = min(inside, key=lambda w: w.scores.mos)
         found.append(Finding(
             "poor_quality", leg, iv.start_s, iv.end_s, "warning",
-            f"NISQA MOS {worst.scores.mos:.2f} (below {cfg.poor_quality_mos:.1f}); noisiness "
+            f"{len(poor)} of {len(q.windows)} windows below MOS {cfg.poor_quality_mos:.1f}; worst "
+            f"{worst.scores.mos:.2f} at {worst.start_s:.0f}-{worst.end_s:.0f} s (noisiness "
             f"{worst.scores.noisiness:.1f}, discontinuity {worst.scores.discontinuity:.1f}, coloration "
-            f"{worst.scores.coloration:.1f}, loudness {worst.scores.loudness:.1f}",
+            f"{worst.scores.coloration:.1f}, loudness {worst.scores.loudness:.1f})",
         ))
     return found
 

@@ -1,0 +1,264 @@
+"""NISQA weights: where they live, how they get there, and loading them once per process.
+
+Where the weights are read from, highest first:
+
+1. ``CALLQA_NISQA_WEIGHTS`` (a file path);
+2. ``[quality] weights = "..."`` in callqa.toml (relative paths are relative to that file);
+3. ``models/nisqa.tar`` under ``Settings.models_dir`` (``[paths] models_dir``, ``CALLQA_MODELS``).
+
+``python -m core.quality.manager install`` (run by ``make setup``) puts them there: it copies
+``../shared/models/nisqa.tar`` (``$CALLQA_SHARED/models/nisqa.tar``) when that exists, otherwise
+downloads the file from the NISQA project on GitHub, and checks the sha256 either way. It does
+nothing when the right file is already in place. Nothing downloads at run time: a missing or
+corrupt file makes :func:`get_quality_model` raise :class:`ModelUnavailableError`.
+
+Torch threads: ``[quality] threads`` (default 2, env ``CALLQA_QUALITY_THREADS``) is applied by
+:func:`get_quality_model` when it is called, never at import.
+
+Licence: the NISQA weights are CC BY-NC-SA 4.0 (non-commercial, attribution, share-alike),
+by Gabriel Mittag and the Quality and Usability Lab, TU Berlin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from core.config import PROJECT_ROOT, Settings, env_overrides, load_settings
+from core.errors import CallQAError, ModelUnavailableError, ParameterError
+
+if TYPE_CHECKING:
+    from core.quality.nisqa import NisqaModel
+
+WEIGHTS_FILE = "nisqa.tar"
+WEIGHTS_SHA256 = "7ec4cf937514dd3f8860b21e66fabd8ca87a168572675ef8d979c4c4ad2e805c"
+WEIGHTS_URL = "https://github.com/gabrielmittag/NISQA/raw/master/weights/nisqa.tar"
+WEIGHTS_MAX_BYTES = 8 * 1024 * 1024  # the real file is 1,051,663 bytes
+DEFAULT_THREADS = 2
+_FIX = "run `make setup` or `python -m core.quality.manager install`"
+
+_cache: dict[Path, NisqaModel] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """What :func:`install_weights` did: ``action`` is ``present``, ``copied`` or ``downloaded``."""
+
+    path: Path
+    action: str
+    source: str
+
+
+def _quality_section(settings: Settings) -> dict[str, object]:
+    return env_overrides(settings.section("quality"), "CALLQA_QUALITY_", {"threads": int})
+
+
+def weights_path(settings: Settings | None = None) -> Path:
+    """Where the NISQA weights are read from (and installed to); see the module docstring."""
+    settings = settings or load_settings()
+    env = os.environ.get("CALLQA_NISQA_WEIGHTS")
+    if env:
+        return Path(env).expanduser()
+    configured = settings.section("quality").get("weights")
+    if configured:
+        path = Path(str(configured)).expanduser()
+        if not path.is_absolute() and settings.path is not None:
+            path = settings.path.parent / path
+        return path
+    return settings.models_dir / WEIGHTS_FILE
+
+
+def shared_dir() -> Path:
+    """The read-only data folder next to the project: ``$CALLQA_SHARED`` or ``../shared``."""
+    shared = os.environ.get("CALLQA_SHARED")
+    return Path(shared).expanduser() if shared else PROJECT_ROOT.parent / "shared"
+
+
+def shared_weights() -> Path:
+    """The copy the install step prefers: ``<shared_dir>/models/nisqa.tar``."""
+    return shared_dir() / "models" / WEIGHTS_FILE
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _has_right_hash(path: Path) -> bool:
+    try:
+        return path.is_file() and sha256_of(path) == WEIGHTS_SHA256
+    except OSError:
+        return False
+
+
+def install_weights(
+    settings: Settings | None = None,
+    *,
+    source: Path | None = None,
+    url: str = WEIGHTS_URL,
+    timeout_s: float = 60.0,
+) -> InstallResult:
+    """Put verified NISQA weights at :func:`weights_path`; do nothing if they are already there.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Selects the target path; loaded from the environment when omitted.
+    source : Path, optional
+        Local copy to install from; defaults to :func:`shared_weights`. Used when it exists.
+    url : str
+        Download location used when there is no local copy.
+    timeout_s : float
+        Network timeout of the download.
+
+    Raises
+    ------
+    ModelUnavailableError
+        The copy or download failed or its sha256 is wrong (the target is left untouched).
+    """
+    target = weights_path(settings)
+    if _has_right_hash(target):
+        return InstallResult(target, "present", str(target))
+    source = source if source is not None else shared_weights()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelUnavailableError(f"{target.parent}: cannot create the models folder ({exc.strerror})") from None
+    fd, tmp_name = tempfile.mkstemp(prefix=".nisqa-", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if source.is_file():
+                action, origin = "copied", str(source)
+                with source.open("rb") as src:
+                    shutil.copyfileobj(src, out)
+            else:
+                action, origin = "downloaded", url
+                _download(url, out, timeout_s=timeout_s)
+        digest = sha256_of(tmp)
+        if digest != WEIGHTS_SHA256:
+            raise ModelUnavailableError(
+                f"{origin}: sha256 {digest[:12]}... does not match the NISQA v2.0 weights "
+                f"({WEIGHTS_SHA256[:12]}...); {target} was not changed"
+            )
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the weights are not secret
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ModelUnavailableError(f"{target}: cannot install the NISQA weights ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return InstallResult(target, action, origin)
+
+
+def _download(url: str, out: BinaryIO, *, timeout_s: float) -> None:
+    """Stream ``url`` into the binary file object ``out``, refusing more than WEIGHTS_MAX_BYTES."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            total = 0
+            while block := response.read(1 << 16):
+                total += len(block)
+                if total > WEIGHTS_MAX_BYTES:
+                    raise ModelUnavailableError(f"{url}: larger than {WEIGHTS_MAX_BYTES} bytes; not the NISQA weights")
+                out.write(block)
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ModelUnavailableError(
+            f"{url}: download failed ({reason}); copy nisqa.tar into the models folder by hand"
+        ) from None
+
+
+def _threads(settings: Settings, threads: int | None) -> int:
+    value = threads if threads is not None else _quality_section(settings).get("threads", DEFAULT_THREADS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"[quality] threads={value!r} must be a positive integer")
+    return value
+
+
+def get_quality_model(settings: Settings | None = None, *, threads: int | None = None) -> NisqaModel:
+    """The NISQA v2.0 model, loaded on first use and then shared (thread-safe, one per weights file).
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Configuration (weights path, ``[quality] threads``); loaded from the environment when omitted.
+    threads : int, optional
+        Torch intra-op threads; overrides ``[quality] threads`` (default 2). Applied on every call.
+
+    Raises
+    ------
+    ModelUnavailableError
+        The weights are missing, corrupt or not the NISQA v2.0 checkpoint; the message names
+        the path and the fix.
+    """
+    import torch
+
+    settings = settings or load_settings()
+    n_threads = _threads(settings, threads)
+    if torch.get_num_threads() != n_threads:
+        torch.set_num_threads(n_threads)
+    path = weights_path(settings).resolve()
+    with _lock:
+        model = _cache.get(path)
+        if model is None:
+            model = _cache[path] = _load_verified(path)
+    return model
+
+
+def _load_verified(path: Path) -> NisqaModel:
+    from core.quality.nisqa import load_nisqa
+
+    if not path.is_file():
+        raise ModelUnavailableError(f"NISQA weights not found at {path}: {_FIX}")
+    try:
+        digest = sha256_of(path)
+    except OSError as exc:
+        raise ModelUnavailableError(f"{path}: cannot read the NISQA weights ({exc.strerror}): {_FIX}") from None
+    if digest != WEIGHTS_SHA256:
+        raise ModelUnavailableError(
+            f"{path}: corrupt NISQA weights (sha256 {digest[:12]}... instead of {WEIGHTS_SHA256[:12]}...): {_FIX}"
+        )
+    return load_nisqa(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.quality.manager install|path``."""
+    parser = argparse.ArgumentParser(prog="python -m core.quality.manager", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="callqa.toml (default: $CALLQA_CONFIG, ./callqa.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("install", help="copy or download the NISQA weights and check their sha256 (idempotent)")
+    sub.add_parser("path", help="print where the weights are read from")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        if args.command == "path":
+            print(weights_path(settings))
+            return 0
+        result = install_weights(settings)
+    except CallQAError as exc:
+        print(f"callqa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if result.action == "present":
+        print(f"NISQA weights present at {result.path} (sha256 ok)")
+    else:
+        print(f"NISQA weights {result.action} from {result.source} to {result.path} (sha256 ok)")
+        print("Licence: CC BY-NC-SA 4.0 (non-commercial use only), G. Mittag / TU Berlin QU Lab")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
