@@ -102,6 +102,17 @@ class LLMError(CallQAError):
     http_status = 502
 
 
+class LLMTransientError(LLMError):
+    """A temporary Claude API failure (429, 5xx, timeout): worth retrying, maybe after ``retry_after_s``."""
+
+    http_status = 503
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class LLMNotConfiguredError(LLMError):
     """No API key is configured."""
 

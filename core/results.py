@@ -179,6 +179,7 @@ class CallAnalysis:
     sources: dict[str, str]
     version: str
     quality_model: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -193,4 +194,5 @@ class CallAnalysis:
             "sources": dict(self.sources),
             "analysis_version": self.version,
             "quality_model": self.quality_model,
+            **self.extra,
         }

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from core.commands.common import echo_json, settings_from
 from core.errors import ConfigError
-from core.vicidial import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    LookupFilters,
-    ViciDialSettings,
-    search_recordings,
-    to_records,
-)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# the same bounds as core.vicidial.lookup (kept here so `callqa --help` loads no database driver)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 5000
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 # (column, header, width) of the readable table
@@ -75,6 +73,8 @@ def _cell(row: dict[str, Any], column: str) -> str:
 
 def format_table(frame: pd.DataFrame) -> str:
     """A fixed-width table of a search result (long cells are cut with '~')."""
+    from core.vicidial import to_records
+
     lines = ["  ".join(header.ljust(width) for _, header, width in _TABLE).rstrip()]
     for row in to_records(frame):
         cells = []
@@ -115,6 +115,8 @@ def lookup(ctx: click.Context, since: datetime | None, until: datetime | None, p
       callqa lookup --phone "+1 312-555-1212" --json
       callqa lookup --recording-id 9123456 --json
     """
+    from core.vicidial import LookupFilters, ViciDialSettings, search_recordings, to_records
+
     settings = ViciDialSettings.from_settings(settings_from(ctx))
     if not settings.configured:
         raise ConfigError(

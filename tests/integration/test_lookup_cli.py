@@ -151,3 +151,10 @@ def test_installed_console_script(config: Path) -> None:
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(done.stdout)
     assert row["filename"] == fx.CORPUS_FILENAMES[fx.CORPUS_CHANNEL]
+
+
+def test_cli_limits_match_the_lookup_limits():
+    from core.commands import vicidial as cmd
+    from core.vicidial import lookup
+
+    assert (cmd.DEFAULT_LIMIT, cmd.MAX_LIMIT) == (lookup.DEFAULT_LIMIT, lookup.MAX_LIMIT)
