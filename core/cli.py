@@ -64,7 +64,7 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; maps core errors to one line and an exit status."""
     try:
-        cli.main(args=argv, prog_name="callqa", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="callqa", standalone_mode=False)
     except CallQAError as exc:
         click.echo(f"callqa: error: {exc}", err=True)
         return exc.exit_code
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

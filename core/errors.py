@@ -135,3 +135,12 @@ class QueueError(CallQAError):
     """The task broker is unreachable or a task could not be enqueued."""
 
     http_status = 503
+
+
+class ScanIncompleteError(CallQAError):
+    """A batch ended with calls not analysed: some failed (exit status 3) or it was interrupted
+    (128 + the signal number). Raised by the CLI after the report is printed."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

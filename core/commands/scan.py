@@ -1,0 +1,121 @@
+"""``callqa scan``: analyse every call of a source into the result store; ``callqa cleanup``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from core.commands.common import settings_from, store_url_from
+from core.errors import ConfigError
+
+VICIDIAL = "vicidial"
+
+
+def _when(_ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    from core.scan import parse_when
+
+    try:
+        return parse_when(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+@click.command("scan")
+@click.argument("source")
+@click.option("--since", callback=_when, default=None, metavar="WHEN",
+              help="Only calls at or after WHEN: 2026-11-07, '2026-11-07 08:00', today, yesterday, 12h, 7d.")
+@click.option("--until", callback=_when, default=None, metavar="WHEN", help="Only calls before WHEN.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (each loads the models once).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Analyse at most N calls this run (cached calls do not count); the next run continues.")
+@click.option("--no-quality", is_flag=True, help="Skip NISQA speech-quality scoring.")
+@click.pass_context
+def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit: int | None,
+             no_quality: bool) -> None:
+    """Analyse every call of SOURCE into the result store, skipping calls already analysed.
+
+    SOURCE is a folder of recordings, searched recursively and grouped into calls by ViciDial
+    naming (NAME-in.wav + NAME-out.wav, NAME-all.mp3, ...). A call is analysed again only when
+    its recordings' bytes, the [analysis] thresholds, the analysis version or the quality model
+    change. Scans are resumable: stop one (Ctrl-C, SIGTERM, even kill -9) and the next run goes
+    on; a second SIGINT/SIGTERM aborts the calls in flight. Several scans may share one store.
+
+    Exit status: 0 every call analysed; 3 some calls failed (listed at the end, stored with
+    their reason; unchanged failures are not retried); 2 usage or configuration error; 130/143
+    interrupted by SIGINT/SIGTERM.
+
+    \b
+    Examples:
+      callqa scan /var/spool/asterisk/monitorDONE --since yesterday --workers 2
+      callqa --store postgresql://callqa@db/callqa scan ../shared/corpus --no-quality
+    """
+    from core.progress import ProgressReporter
+    from core.scan import ScanConfig, scan_folder
+
+    settings = settings_from(ctx)
+    if source == VICIDIAL:
+        raise ConfigError("scanning ViciDial needs the [vicidial] section in callqa.toml (host, user, password, "
+                          "database) and the ViciDial scanner, which this build does not include yet; "
+                          "scan a folder of recordings instead")
+    folder = Path(source)
+    if not folder.is_dir():
+        raise click.BadParameter(f"{source}: not a folder of recordings (or 'vicidial')", param_hint="SOURCE")
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter("--since must be before --until", param_hint="--since")
+    progress = ProgressReporter(label="scan", stream=sys.stderr,
+                                interval_s=None if sys.stderr.isatty() else
+                                ScanConfig.from_settings(settings).progress_interval_s)
+    report = scan_folder(settings, folder, store_url=store_url_from(ctx, settings), workers=workers,
+                         limit=limit, since=since, until=until, quality=not no_quality, progress=progress)
+    _print_report(report)
+    report.check()  # exit status 3 (failures) or 130/143 (interrupted), with a one-line error
+
+
+def _print_report(report) -> None:
+    rate = f", {report.throughput:.1f} call-min/min" if report.analysed else ""
+    click.echo(f"scan of {report.source}: {report.total} calls: {report.analysed} analysed, {report.cached} cached, "
+               f"{len(report.failed)} failed in {report.elapsed_s:.1f} s{rate}")
+    if report.limited:
+        click.echo("stopped at --limit; run the scan again to continue")
+    if report.busy:
+        click.echo(f"{report.busy} calls are being analysed by another scanner")
+    if report.interrupted_by is not None:
+        click.echo("interrupted: the calls not yet analysed are analysed by the next scan")
+    if report.failed:
+        click.echo("Failed calls:")
+        for f in report.failed:
+            note = " (unchanged since it failed)" if f.previously else ""
+            click.echo(f"  {f.call_id}: {f.reason}{note}")
+
+
+@click.command("cleanup")
+@click.option("--older-than-min", type=click.FloatRange(min=0), default=15.0, show_default=True,
+              help="Remove temporary files and folders untouched for this many minutes.")
+@click.pass_context
+def cleanup_cmd(ctx: click.Context, older_than_min: float) -> None:
+    """Remove leftover temporary files of killed runs (decoded or fetched audio).
+
+    Folders of runs still in progress are kept. The temporary folder is [paths] tmp_dir
+    ($CALLQA_TMP, default data/tmp).
+
+    \b
+    Example:
+      callqa cleanup --older-than-min 60
+    """
+    from core.scan import cleanup_tmp
+
+    settings = settings_from(ctx)
+    removed = cleanup_tmp(settings.tmp_dir, older_than_s=older_than_min * 60)
+    for path in removed:
+        click.echo(f"removed {path}")
+    click.echo(f"{settings.tmp_dir}: {len(removed)} leftovers removed")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(scan_cmd)
+    cli.add_command(cleanup_cmd)

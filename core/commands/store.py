@@ -1,0 +1,136 @@
+"""``callqa migrate``, ``callqa calls`` and ``callqa show``: the result store from the command line."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+from core.commands.common import echo_json, settings_from, store_url_from
+
+
+def _open(ctx: click.Context, *, migrate: bool = True):
+    from core.store.store import open_store
+
+    settings = settings_from(ctx)
+    return open_store(store_url_from(ctx, settings), migrate=migrate)
+
+
+@click.command("migrate")
+@click.pass_context
+def migrate_cmd(ctx: click.Context) -> None:
+    """Create the result store or bring its schema up to date (idempotent).
+
+    The store is --store, else $CALLQA_STORE, else [store] url, else data/callqa.db; a
+    postgresql:// URL selects PostgreSQL. Scans and the dashboard also migrate at start.
+
+    \b
+    Examples:
+      callqa migrate
+      callqa --store postgresql://callqa@db.example/callqa migrate
+    """
+    from core.store.store import migrate_store
+
+    settings = settings_from(ctx)
+    display, before, after = migrate_store(store_url_from(ctx, settings))
+    if before == after:
+        click.echo(f"{display}: schema is current ({after})")
+    else:
+        click.echo(f"{display}: migrated {before or 'empty store'} -> {after}")
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def _call_records(df) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    records = []
+    for row in df.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if v is None or pd.isna(v):
+                clean[k] = None
+            elif hasattr(v, "isoformat"):
+                clean[k] = v.isoformat()
+            elif hasattr(v, "item"):
+                clean[k] = v.item()
+            else:
+                clean[k] = v
+        clean["finding_codes"] = [c for c in (row["finding_codes"] or "").split(",") if c]
+        records.append(clean)
+    return records
+
+
+@click.command("calls")
+@click.option("--json", "as_json", is_flag=True, help="Print the calls as one JSON array.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many calls (newest first).")
+@click.pass_context
+def calls_cmd(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """List stored calls with their headline numbers, newest first.
+
+    \b
+    Examples:
+      callqa calls
+      callqa --store /var/lib/callqa/callqa.db calls --limit 200 --json
+    """
+    from core.store.queries import count_calls, list_calls
+
+    store = _open(ctx)
+    try:
+        df = list_calls(store, limit=limit)
+        total = count_calls(store)
+    finally:
+        store.close()
+    records = _call_records(df)
+    if as_json:
+        echo_json(records)
+        return
+    if not records:
+        click.echo("no calls stored yet (run `callqa scan FOLDER`)")
+        return
+    header = ("CALL", "TIME", "DUR", "LAYOUT", "AGENT", "CAMPAIGN", "MOS", "FINDINGS", "SEVERITY")
+    rows = [(r["call_id"], (r["call_time"] or "-").replace("T", " ")[:19], _fmt(r["duration_s"], ".1f"),
+             r["layout"], r["agent"] or "-", r["campaign"] or "-", _fmt(r["mos_min"], ".2f"),
+             ",".join(r["finding_codes"]) or "-", r["worst_severity"] or "-") for r in records]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
+    if total > len(records):
+        click.echo(f"({len(records)} of {total} calls; --limit for more)")
+
+
+@click.command("show")
+@click.argument("call_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored analysis (the `callqa analyze --json` object).")
+@click.pass_context
+def show_cmd(ctx: click.Context, call_id: str, as_json: bool) -> None:
+    """Print one stored analysis, as `callqa analyze` printed it.
+
+    \b
+    Examples:
+      callqa show 20261107-080000_9828963560
+      callqa show 20261107-080000_9828963560 --json
+    """
+    from core.commands.analyze import render_report
+
+    store = _open(ctx)
+    try:
+        doc = store.get_analysis(call_id)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(doc)
+    else:
+        click.echo(render_report(doc))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(migrate_cmd)
+    cli.add_command(calls_cmd)
+    cli.add_command(show_cmd)

@@ -1,0 +1,279 @@
+"""The result store's tables (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+``calls`` holds one row per call: identity, source, ViciDial metadata when known, denormalised
+headline numbers for fast lists and fleet aggregates, the cache key, and the whole
+``callqa analyze --json`` document (``analysis_json``) so a stored analysis is shown exactly as it
+was produced. The child tables (tracks, quality windows, silences, speech segments, findings,
+warnings) are the same analysis in rows, for SQL.
+
+Times: ``call_time`` is the wall-clock time of the call as the recording server names it
+(ViciDial's FULLDATE, local time, no zone; the local time it was stored when unknown, so it is
+never NULL and one index serves every order); every ``*_at`` column is UTC without a zone.
+
+This module is the target of the migrations in ``core/store/migrations/versions``: a change
+here needs a new migration (``tests/integration/test_store.py`` checks they agree).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+#: The columns of the covering index behind the fleet aggregates.
+FLEET_COLUMNS = ("call_time", "layout", "agent", "campaign", "server_ip", "carrier", "duration_s", "mos_min",
+                 "severity_rank", "n_findings", "dead_air_s", "one_way", "finding_codes")
+
+CALL_ID = String(255)
+KEY = String(128)
+
+
+def _call_fk() -> Column:
+    return Column("call_id", CALL_ID, ForeignKey("calls.call_id", ondelete="CASCADE"), nullable=False)
+
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", CALL_ID, primary_key=True),
+    Column("cache_key", KEY, nullable=False),
+    Column("source_kind", String(16), nullable=False),  # folder | vicidial | file
+    Column("source_ref", Text, nullable=False),
+    Column("layout", String(16), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("call_time", DateTime, nullable=False),  # when unknown: when it was stored (local time)
+    # ViciDial metadata when known
+    Column("lead_id", BigInteger, nullable=True),
+    Column("uniqueid", String(64), nullable=True),
+    Column("agent", String(100), nullable=True),  # vicidial_users.user
+    Column("campaign", String(100), nullable=True),  # campaign_id or in-group
+    Column("server_ip", String(64), nullable=True),
+    Column("carrier", String(100), nullable=True),
+    Column("hangup_cause", String(100), nullable=True),
+    Column("metadata_json", Text, nullable=True),  # any other metadata given with the call
+    # headline numbers (denormalised from the analysis)
+    Column("mos_caller", Float, nullable=True),
+    Column("mos_agent", Float, nullable=True),
+    Column("mos_mixed", Float, nullable=True),
+    Column("mos_min", Float, nullable=True),
+    Column("n_findings", Integer, nullable=False),
+    Column("worst_severity", String(16), nullable=True),
+    Column("severity_rank", Integer, nullable=False),  # 0 none, 1 info, 2 warning, 3 critical
+    Column("finding_codes", Text, nullable=False),  # sorted distinct codes, comma separated
+    Column("dead_air_s", Float, nullable=False),
+    Column("one_way", Integer, nullable=False),  # 1 when a one_way_audio finding exists
+    Column("n_warnings", Integer, nullable=False),
+    # provenance
+    Column("analysis_version", String(64), nullable=False),
+    Column("quality_model", String(64), nullable=True),
+    Column("analyzed_at", DateTime, nullable=False),
+    Column("fetched_at", DateTime, nullable=True),  # remote recordings: when the bytes were fetched
+    # last: a large value, so the columns before it stay in the row's first page on SQLite
+    Column("analysis_json", Text, nullable=False),
+    Index(None, "call_time"),
+    Index(None, "agent", "call_time"),
+    Index(None, "campaign", "call_time"),
+    Index(None, "server_ip", "call_time"),
+    Index(None, "carrier", "call_time"),
+    Index(None, "layout", "call_time"),
+    Index(None, "mos_min"),
+    Index(None, "analyzed_at"),
+    Index(None, "lead_id"),
+    Index(None, "uniqueid"),
+    # covers the fleet aggregates (core.store.queries) so they never read the wide rows
+    Index("ix_calls_fleet", *FLEET_COLUMNS),
+)
+
+tracks = Table(
+    "tracks",
+    metadata,
+    _call_fk(),
+    Column("leg", String(16), nullable=False),  # caller | agent | mixed
+    Column("source", Text, nullable=False),
+    Column("sample_rate", Integer, nullable=False),
+    Column("encoding", String(32), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("rms_db", Float, nullable=True),
+    Column("peak_db", Float, nullable=True),
+    Column("dc_offset", Float, nullable=True),
+    Column("clipped_samples", BigInteger, nullable=False),
+    Column("clip_ratio", Float, nullable=False),
+    Column("speech_ratio", Float, nullable=False),
+    Column("speech_s", Float, nullable=False),
+    Column("silence_s", Float, nullable=False),
+    Column("n_silences", Integer, nullable=False),
+    Column("speech_level_db", Float, nullable=True),
+    Column("noise_floor_db", Float, nullable=True),
+    Column("snr_db", Float, nullable=True),
+    Column("dropouts", Integer, nullable=True),
+    Column("mos", Float, nullable=True),
+    Column("noisiness", Float, nullable=True),
+    Column("discontinuity", Float, nullable=True),
+    Column("coloration", Float, nullable=True),
+    Column("loudness", Float, nullable=True),
+    Column("quality_model", String(64), nullable=True),
+    Column("quality_reason", Text, nullable=True),
+    Column("extra_json", Text, nullable=True),  # leg keys not in a column (added by later versions)
+    PrimaryKeyConstraint("call_id", "leg"),
+)
+
+
+def _interval_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        _call_fk(),
+        Column("leg", String(16), nullable=False),
+        Column("start_s", Float, nullable=False),
+        Column("end_s", Float, nullable=False),
+        Index(None, "call_id", "leg"),
+    )
+
+
+silences = _interval_table("silences")
+speech_segments = _interval_table("speech_segments")
+
+quality_windows = Table(
+    "quality_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _call_fk(),
+    Column("leg", String(16), nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("mos", Float, nullable=False),
+    Column("noisiness", Float, nullable=True),
+    Column("discontinuity", Float, nullable=True),
+    Column("coloration", Float, nullable=True),
+    Column("loudness", Float, nullable=True),
+    Column("speech_s", Float, nullable=True),
+    Index(None, "call_id", "leg"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _call_fk(),
+    Column("code", String(32), nullable=False),
+    Column("leg", String(16), nullable=True),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index(None, "code", "call_id"),
+    Index(None, "call_id"),
+)
+
+call_warnings = Table(
+    "warnings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _call_fk(),
+    Column("seq", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Index(None, "call_id"),
+)
+
+analysis_errors = Table(
+    "analysis_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", CALL_ID, nullable=False),  # no FK: a call that never analysed has no calls row
+    Column("cache_key", KEY, nullable=False),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_ref", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("call_id", "cache_key"),
+    Index(None, "created_at"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("call_id", CALL_ID, primary_key=True),
+    Column("cache_key", KEY, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("claimed_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index(None, "owner"),
+)
+
+watermarks = Table(
+    "watermarks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+ai_summaries = Table(
+    "ai_summaries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _call_fk(),
+    Column("analysis_key", KEY, nullable=False),  # the calls.cache_key the summary was written from
+    Column("model", String(100), nullable=False),
+    Column("prompt_version", String(50), nullable=False),
+    Column("verdict", String(50), nullable=True),
+    Column("severity", String(16), nullable=True),
+    Column("summary", Text, nullable=False),
+    Column("suspected_cause", Text, nullable=True),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("call_id", "analysis_key", "model", "prompt_version"),
+)
+
+llm_usage = Table(
+    "llm_usage",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("kind", String(50), primary_key=True),  # summary | chat | batch ...
+    Column("model", String(100), primary_key=True),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("calls", Integer, nullable=False),
+)
+
+llm_batches = Table(
+    "llm_batches",
+    metadata,
+    Column("batch_id", String(200), primary_key=True),
+    Column("status", String(50), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("submitted_count", Integer, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "status"),
+)
+
+#: Child tables of a call's analysis, deleted and rewritten when the analysis is replaced.
+ANALYSIS_CHILDREN = (tracks, quality_windows, silences, speech_segments, findings, call_warnings)
