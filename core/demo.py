@@ -343,25 +343,56 @@ def demo_recordings_dir(settings: Settings) -> Path:
     return settings.data_dir / "demo" / "recordings"
 
 
-def build_demo(settings: Settings, *, force: bool = False, recordings_dir: Path | None = None) -> DemoSet:
+def demo_store_url(settings: Settings) -> str:
+    """The demo's own result store: ``<data_dir>/demo/callqa.db``."""
+    return str(settings.data_dir / "demo" / "callqa.db")
+
+
+def demo_metadata(call: DemoCall) -> dict[str, Any]:
+    """The store metadata of a demo call (ViciDial-like fields, call time, campaign or in-group)."""
+    meta = {k: call.metadata.get(k) for k in VICIDIAL_FIELDS}
+    meta["call_time"] = call.metadata.get("call_date")
+    meta["campaign"] = call.metadata.get("campaign_id") or call.metadata.get("ingroup")
+    meta.pop("campaign_id", None)
+    return meta
+
+
+def build_demo(settings: Settings, *, force: bool = False, recordings_dir: Path | None = None,
+               scan: bool = True, quality: bool = True, store_url: str | None = None, progress=None) -> DemoSet:
     """Prepare everything the dashboard's demo mode needs; the single entry point of ``demo build``.
+
+    Generates the recordings (when missing or outdated) and scans them, with their ViciDial-like
+    metadata, into the demo store; both steps do nothing when already done.
 
     Parameters
     ----------
     settings : Settings
-        The loaded configuration (``data_dir``).
+        The loaded configuration (``data_dir``, analysis thresholds, quality model).
     force : bool
         Regenerate even when the recordings are up to date.
     recordings_dir : Path, optional
         Overrides :func:`demo_recordings_dir`.
+    scan, quality : bool
+        Scan into the store; score NISQA while doing so.
+    store_url : str, optional
+        Overrides :func:`demo_store_url`.
 
     Returns
     -------
     DemoSet
-        The demo recordings (for now this builds recordings only).
+        The demo recordings.
     """
     dest = recordings_dir if recordings_dir is not None else demo_recordings_dir(settings)
-    return build_demo_recordings(dest, force=force)
+    demo = build_demo_recordings(dest, force=force)
+    if scan:
+        from core.audio.layout import call_files_for
+        from core.scan import WorkItem, run_scan
+
+        items = [WorkItem.from_call_files(call_files_for(c.in_path), metadata=demo_metadata(c)) for c in demo.calls]
+        report = run_scan(settings, items, store_url=store_url or demo_store_url(settings), quality=quality,
+                          progress=progress, source=str(dest))
+        report.check()
+    return demo
 
 
 def build_demo_recordings(dest: Path, *, force: bool = False) -> DemoSet:

@@ -905,6 +905,36 @@ def scan_folder(
                     progress=progress, source=str(folder))
 
 
+def vicidial_items(settings: Settings, *, since: datetime | None = None, until: datetime | None = None,
+                   campaign: str | None = None, ingroup: str | None = None, agent: str | None = None,
+                   limit: int = 5000) -> list[WorkItem]:
+    """Work items for the ViciDial recordings matching the filters (fetched later, in the workers).
+
+    Raises
+    ------
+    ConfigError
+        ViciDial is not configured.
+    ViciDialError
+        The database cannot be reached or refuses the query.
+    """
+    from core.fetch.service import store_metadata
+    from core.vicidial import LookupFilters, ViciDialSettings, search_recordings, to_records
+
+    vicidial = ViciDialSettings.from_settings(settings)
+    if not vicidial.configured:
+        raise ConfigError("scanning ViciDial needs a [vicidial] section in callqa.toml (host, user, password, "
+                          "database) or CALLQA_VICIDIAL_HOST and friends; see callqa.toml.example")
+    filters = LookupFilters(since=since, until=until, campaign=campaign, ingroup=ingroup, agent=agent)
+    rows = to_records(search_recordings(vicidial, filters, limit=limit))
+    items = []
+    for row in rows:
+        if not row.get("filename") or row.get("recording_id") is None:
+            continue
+        items.append(WorkItem(call_id=str(row["filename"]), kind="vicidial", ref=str(row["recording_id"]),
+                              metadata=store_metadata(row)))
+    return items
+
+
 def _as_datetime(value: datetime | date | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.config import Settings
@@ -55,3 +56,67 @@ def run_tmp_dir(settings: Settings, purpose: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _quality_id(quality_model) -> str | None:
+    return None if quality_model is None else f"{quality_model.name}-{quality_model.version}"
+
+
+def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None, recording_id: int | None = None,
+                    layout: str | None = None, quality_model=None, progress=None,
+                    force: bool = False) -> tuple[dict, bool]:
+    """The analysis of one call from the store, or analysed now and stored.
+
+    Exactly one of ``path`` (a local recording; its siblings are found by ViciDial naming) or
+    ``recording_id`` (a ViciDial recording, fetched) names the call. A stored analysis is used
+    when its cache key still matches (same bytes, thresholds, versions); for ViciDial recordings,
+    also without refetching while it is younger than ``[scan] remote_ttl_s``.
+
+    Returns
+    -------
+    (dict, bool)
+        The ``callqa analyze --json`` object and whether it came from the store.
+    """
+    from core.audio.layout import call_files_for
+    from core.errors import ConfigError
+    from core.pipeline import analyze_call
+    from core.store.cachekey import cache_key
+
+    if (path is None) == (recording_id is None):
+        raise ConfigError("give either a recording path or a ViciDial recording_id")
+    cfg = settings.analysis
+    qid = _quality_id(quality_model)
+    if path is not None:
+        call = call_files_for(path)
+        key = cache_key(call, cfg, qid, layout=layout)
+        if not force and store.cached(call.call_id, key):
+            return store.get_analysis(call.call_id), True
+        result = analyze_call(call, cfg=cfg, layout=layout, quality_model=quality_model, progress=progress)
+        store.save_analysis(result, cache_key=key, source_kind="folder", source_ref=str(Path(path).resolve()))
+        return result.as_dict(), False
+
+    from core.fetch.service import fetch_recording, store_metadata
+    from core.vicidial import get_recording
+
+    row = get_recording(settings, int(recording_id))
+    call_id = str(row["filename"])
+    ttl = float(settings.section("scan").get("remote_ttl_s", 86400))
+    if not force and store.has_call(call_id) and store.fresh(call_id, max_age_s=ttl):
+        stored = store.get_analysis(call_id)
+        if stored.get("quality_model") == qid:
+            return stored, True
+    with run_tmp_dir(settings, "fetch") as tmp:
+        if progress:
+            progress("fetch")
+        fetched = fetch_recording(settings, row, tmp)
+        call = call_files_for(fetched.primary)
+        key = cache_key(call, cfg, qid, layout=layout)
+        if not force and store.cached(call_id, key):
+            store.touch_fetched(call_id)
+            return store.get_analysis(call_id), True
+        result = analyze_call(call, cfg=cfg, layout=layout, quality_model=quality_model, progress=progress)
+    result.warnings[:0] = list(fetched.warnings)
+    result.extra["vicidial"] = dict(fetched.metadata)
+    store.save_analysis(result, cache_key=key, source_kind="vicidial", source_ref=str(recording_id),
+                        metadata=store_metadata(row), fetched_at=datetime.now(UTC).replace(tzinfo=None))
+    return result.as_dict(), False

@@ -10,6 +10,17 @@ import pytest
 from tests.support.shared import PROJECT_ROOT, corpus_labels, require_shared
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep tests out of the project's data/ folder: every test run gets its own data dir."""
+    import os
+    import tempfile
+
+    if "CALLQA_DATA" not in os.environ:
+        os.environ["CALLQA_DATA"] = tempfile.mkdtemp(prefix="callqa-test-data-")
+    os.environ.pop("CALLQA_STORE", None)
+    os.environ.pop("CALLQA_CONFIG", None)
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT

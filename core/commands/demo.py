@@ -27,20 +27,34 @@ def demo() -> None:
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the demo recordings (default: DATA_DIR/demo/recordings).")
 @click.option("--force", is_flag=True, help="Regenerate even when the recordings are up to date.")
+@click.option("--no-scan", is_flag=True, help="Only generate the recordings; do not analyse them.")
+@click.option("--no-quality", is_flag=True, help="Scan without NISQA speech-quality scoring.")
 @click.pass_context
-def build(ctx: click.Context, dest: Path | None, force: bool) -> None:
-    """Generate the demo calls (espeak-ng speech through a telephone chain, one impairment each).
+def build(ctx: click.Context, dest: Path | None, force: bool, no_scan: bool, no_quality: bool) -> None:
+    """Generate the demo calls and analyse them into the demo store (what `make run` opens on).
 
-    Does nothing when the folder already holds a complete, current demo set.
+    The calls are espeak-ng speech through a telephone chain, one impairment each, with
+    ViciDial-like metadata. The store is DATA_DIR/demo/callqa.db unless --store is given. Does
+    nothing when the recordings are current and already analysed.
 
     \b
     Example:
       callqa demo build --dest /tmp/demo
     """
-    from core.demo import build_demo  # scipy and friends load only when the command runs
+    import sys
 
-    result = build_demo(settings_from(ctx), force=force, recordings_dir=dest)
+    from core.demo import build_demo, demo_store_url  # scipy and friends load only when the command runs
+    from core.progress import ProgressReporter
+
+    settings = settings_from(ctx)
+    store = (ctx.find_root().obj or {}).get("store_url") or demo_store_url(settings)
+    progress = ProgressReporter(label="demo scan", stream=sys.stderr,
+                                interval_s=None if sys.stderr.isatty() else 5.0)
+    result = build_demo(settings, force=force, recordings_dir=dest, scan=not no_scan, quality=not no_quality,
+                        store_url=store, progress=progress)
     _report(result)
+    if not no_scan:
+        click.echo(f"demo store: {store}")
 
 
 def _report(result: DemoSet) -> None:

@@ -34,13 +34,21 @@ def _when(_ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Analyse at most N calls this run (cached calls do not count); the next run continues.")
 @click.option("--no-quality", is_flag=True, help="Skip NISQA speech-quality scoring.")
+@click.option("--campaign", default=None, help="SOURCE vicidial: only this campaign.")
+@click.option("--ingroup", default=None, help="SOURCE vicidial: only this in-group.")
+@click.option("--agent", default=None, help="SOURCE vicidial: only this agent (user).")
+@click.option("--max-recordings", type=click.IntRange(1, 5000), default=5000, show_default=True,
+              help="SOURCE vicidial: look at most this many recordings up per run.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit: int | None,
-             no_quality: bool) -> None:
+             no_quality: bool, campaign: str | None, ingroup: str | None, agent: str | None,
+             max_recordings: int) -> None:
     """Analyse every call of SOURCE into the result store, skipping calls already analysed.
 
     SOURCE is a folder of recordings, searched recursively and grouped into calls by ViciDial
-    naming (NAME-in.wav + NAME-out.wav, NAME-all.mp3, ...). A call is analysed again only when
+    naming (NAME-in.wav + NAME-out.wav, NAME-all.mp3, ...), or `vicidial`: the recordings the
+    ViciDial database lists for --since/--until (and --campaign/--ingroup/--agent), fetched as
+    [recordings] allows and stored with their ViciDial metadata. A call is analysed again only when
     its recordings' bytes, the [analysis] thresholds, the analysis version or the quality model
     change. Scans are resumable: stop one (Ctrl-C, SIGTERM, even kill -9) and the next run goes
     on; a second SIGINT/SIGTERM aborts the calls in flight. Several scans may share one store.
@@ -53,25 +61,35 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
     Examples:
       callqa scan /var/spool/asterisk/monitorDONE --since yesterday --workers 2
       callqa --store postgresql://callqa@db/callqa scan ../shared/corpus --no-quality
+      callqa scan vicidial --since yesterday --campaign SALESOUT
     """
     from core.progress import ProgressReporter
-    from core.scan import ScanConfig, scan_folder
+    from core.scan import ScanConfig, run_scan, scan_folder, vicidial_items
 
     settings = settings_from(ctx)
-    if source == VICIDIAL:
-        raise ConfigError("scanning ViciDial needs the [vicidial] section in callqa.toml (host, user, password, "
-                          "database) and the ViciDial scanner, which this build does not include yet; "
-                          "scan a folder of recordings instead")
-    folder = Path(source)
-    if not folder.is_dir():
-        raise click.BadParameter(f"{source}: not a folder of recordings (or 'vicidial')", param_hint="SOURCE")
     if since is not None and until is not None and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
     progress = ProgressReporter(label="scan", stream=sys.stderr,
                                 interval_s=None if sys.stderr.isatty() else
                                 ScanConfig.from_settings(settings).progress_interval_s)
-    report = scan_folder(settings, folder, store_url=store_url_from(ctx, settings), workers=workers,
-                         limit=limit, since=since, until=until, quality=not no_quality, progress=progress)
+    store_url = store_url_from(ctx, settings)
+    if source == VICIDIAL:
+        items = vicidial_items(settings, since=since, until=until, campaign=campaign, ingroup=ingroup,
+                               agent=agent, limit=max_recordings)
+        if len(items) >= max_recordings:
+            click.echo(f"note: the search returned {len(items)} recordings (--max-recordings); narrow "
+                       "--since/--until or run again to continue", err=True)
+        report = run_scan(settings, items, store_url=store_url, workers=workers, limit=limit,
+                          quality=not no_quality, progress=progress, source="vicidial")
+    else:
+        if campaign or ingroup or agent:
+            raise click.BadParameter("--campaign/--ingroup/--agent apply to SOURCE vicidial only",
+                                     param_hint="--campaign")
+        folder = Path(source)
+        if not folder.is_dir():
+            raise click.BadParameter(f"{source}: not a folder of recordings (or 'vicidial')", param_hint="SOURCE")
+        report = scan_folder(settings, folder, store_url=store_url, workers=workers,
+                             limit=limit, since=since, until=until, quality=not no_quality, progress=progress)
     _print_report(report)
     report.check()  # exit status 3 (failures) or 130/143 (interrupted), with a one-line error
 

@@ -283,14 +283,30 @@ def test_default_folder_is_under_data_dir(tmp_path: Path, monkeypatch: pytest.Mo
     assert demo_recordings_dir(settings) == tmp_path / "demo" / "recordings"
 
 
-def test_build_demo_entry_point(demo_set: DemoSet) -> None:
-    result = build_demo(Settings(), force=False, recordings_dir=demo_set.root)
+def test_build_demo_entry_point_scans_into_the_demo_store(demo_set: DemoSet, tmp_path: Path) -> None:
+    from core.store.queries import call_metadata, list_calls
+    from core.store.store import open_store
+
+    store_url = str(tmp_path / "demo.db")
+    result = build_demo(Settings(), force=False, recordings_dir=demo_set.root, quality=False, store_url=store_url)
     assert not result.generated and result.root == demo_set.root
+    store = open_store(store_url)
+    try:
+        calls = list_calls(store)
+        assert sorted(calls["call_id"]) == sorted(c.call_id for c in demo_set.calls)
+        for call in demo_set.calls:
+            meta = call_metadata(store, call.call_id)
+            assert meta["agent"] == call.metadata["user"] and meta["server_ip"] == call.metadata["server_ip"]
+            codes = {f["code"] for f in store.get_analysis(call.call_id)["findings"]}
+            expected = {"one_way": "one_way_audio"}.get(call.impairment, call.impairment)
+            assert codes == (set() if call.impairment in ("clean", "conference") else {expected}), call.impairment
+    finally:
+        store.close()
 
 
 def test_cli_reports_up_to_date(demo_set: DemoSet) -> None:
     from core.cli import cli
 
-    result = CliRunner().invoke(cli, ["demo", "build", "--dest", str(demo_set.root)])
+    result = CliRunner().invoke(cli, ["demo", "build", "--dest", str(demo_set.root), "--no-scan"])
     assert result.exit_code == 0, result.output
     assert "demo recordings up to date" in result.output

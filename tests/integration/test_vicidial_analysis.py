@@ -1,0 +1,109 @@
+"""ViciDial end to end: a recording found in a real MariaDB, fetched over real HTTP, analysed and stored
+with its ViciDial metadata (`callqa analyze --recording-id`, `callqa scan vicidial`, ensure_analysis)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from core.services import ensure_analysis
+from core.store.store import open_store
+from tests.support.http_server import RecordingServer, recording_server
+from tests.support.vicidial_fixture import ViciDialFixture, vicidial_database
+
+ROOT = Path(__file__).resolve().parents[2]
+CALL = "20261107-080000_9828963560"
+
+
+@pytest.fixture(scope="module")
+def vicidial() -> Iterator[ViciDialFixture]:
+    with vicidial_database() as fixture:
+        yield fixture
+
+
+@pytest.fixture(scope="module")
+def http(corpus_dir: Path) -> Iterator[RecordingServer]:
+    with recording_server(corpus_dir, flatten=True) as server:
+        yield server
+
+
+@pytest.fixture
+def config(tmp_path: Path, vicidial: ViciDialFixture, http: RecordingServer) -> Path:
+    s = vicidial.settings
+    path = tmp_path / "callqa.toml"
+    path.write_text(f"""
+[vicidial]
+host = "{s.host}"
+port = {s.port}
+user = "{s.user}"
+database = "{s.database}"
+
+[recordings]
+host_map = {{ "10.10.10.11" = "{http.netloc}", "10.10.10.12" = "{http.netloc}" }}
+cache_dir = "{tmp_path / 'cache'}"
+
+[paths]
+data_dir = "{tmp_path / 'data'}"
+""")
+    return path
+
+
+def run(config: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CALLQA_VICIDIAL_PASSWORD": "", "CALLQA_CONFIG": str(config)}
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=300)
+
+
+def test_analyze_recording_id(config: Path):
+    out = run(config, "analyze", "--recording-id", "9200001", "--json", "--no-quality")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["call_id"] == CALL
+    assert data["vicidial"]["recording_id"] == 9200001 and data["vicidial"]["user"] == "6001"
+    assert data["layout"] == "mixed"  # only the -all.wav mix is reachable over HTTP
+    assert any("falling back to the mix" in w for w in data["warnings"])
+
+
+def test_unknown_recording_id_is_one_line(config: Path):
+    out = run(config, "analyze", "--recording-id", "1", "--no-quality")
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "1" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_scan_vicidial_stores_metadata(config: Path, tmp_path: Path):
+    store_path = tmp_path / "s.db"
+    out = run(config, "--store", str(store_path), "scan", "vicidial", "--since", "2026-11-07", "--until",
+              "2026-11-08", "--no-quality")
+    assert out.returncode == 0, out.stderr
+    assert "3 calls: 3 analysed" in out.stdout
+    store = open_store(str(store_path))
+    try:
+        analysis = store.get_analysis(CALL)
+        from core.store.queries import call_metadata
+
+        meta = call_metadata(store, CALL)
+        assert meta["agent"] == "6001" and meta["server_ip"] == "10.10.10.11"
+        assert analysis["call_id"] == CALL
+    finally:
+        store.close()
+    again = run(config, "--store", str(store_path), "scan", "vicidial", "--since", "2026-11-07", "--until",
+                "2026-11-08", "--no-quality")
+    assert " 0 analysed" in again.stdout
+
+
+def test_ensure_analysis_caches_a_vicidial_recording(config: Path, tmp_path: Path, http: RecordingServer):
+    settings = load_settings(config)
+    store = open_store(str(tmp_path / "e.db"))
+    try:
+        first, cached1 = ensure_analysis(settings, store, recording_id=9200001)
+        second, cached2 = ensure_analysis(settings, store, recording_id=9200001)
+    finally:
+        store.close()
+    assert (cached1, cached2) == (False, True)
+    assert first["findings"] == second["findings"] and second["vicidial"]["recording_id"] == 9200001
