@@ -83,7 +83,7 @@ class AnalysisConfig:
     noisy_snr_db: float = 15.0
     # quality (NISQA over windows)
     quality_window_s: float = 10.0
-    quality_hop_s: float = 5.0
+    quality_hop_s: float = 10.0
     quality_min_speech_s: float = 3.0
     poor_quality_mos: float = 2.0
     # stereo channel order: which leg the left channel holds
