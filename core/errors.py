@@ -144,3 +144,25 @@ class ScanIncompleteError(CallQAError):
     def __init__(self, message: str, *, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class AuthenticationError(CallQAError):
+    """An API request has no ``X-API-Key`` or a wrong one."""
+
+    http_status = 401
+
+
+class PathNotAllowedError(UnsafeLocationError):
+    """A recording path given to the API lies outside ``[api] allowed_roots``."""
+
+    http_status = 403
+
+
+class ServerBusyError(CallQAError):
+    """Every work slot is taken and the wait queue is full (or the wait took too long)."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -64,13 +64,15 @@ def _quality_id(quality_model) -> str | None:
 
 def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None, recording_id: int | None = None,
                     layout: str | None = None, quality_model=None, progress=None,
-                    force: bool = False) -> tuple[dict, bool]:
+                    force: bool = False, source_kind: str = "folder",
+                    source_ref: str | None = None) -> tuple[dict, bool]:
     """The analysis of one call from the store, or analysed now and stored.
 
     Exactly one of ``path`` (a local recording; its siblings are found by ViciDial naming) or
     ``recording_id`` (a ViciDial recording, fetched) names the call. A stored analysis is used
     when its cache key still matches (same bytes, thresholds, versions); for ViciDial recordings,
-    also without refetching while it is younger than ``[scan] remote_ttl_s``.
+    also without refetching while it is younger than ``[scan] remote_ttl_s``. ``source_kind`` and
+    ``source_ref`` say where a ``path`` came from when it is a temporary copy (e.g. a URL).
 
     Returns
     -------
@@ -92,7 +94,8 @@ def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None
         if not force and store.cached(call.call_id, key):
             return store.get_analysis(call.call_id), True
         result = analyze_call(call, cfg=cfg, layout=layout, quality_model=quality_model, progress=progress)
-        store.save_analysis(result, cache_key=key, source_kind="folder", source_ref=str(Path(path).resolve()))
+        store.save_analysis(result, cache_key=key, source_kind=source_kind,
+                            source_ref=source_ref or str(Path(path).resolve()))
         return result.as_dict(), False
 
     from core.fetch.service import fetch_recording, store_metadata

@@ -1,0 +1,27 @@
+"""The committed callqa.toml.example is valid for every section reader (it documents real keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.config import AnalysisConfig, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "callqa.toml.example"
+
+
+def test_every_section_of_the_example_is_accepted(monkeypatch):
+    for var in ("ANTHROPIC_API_KEY", "CALLQA_API_KEY", "CALLQA_VICIDIAL_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    settings = load_settings(EXAMPLE)
+    assert settings.analysis == AnalysisConfig()  # the example only comments thresholds
+    from core.api import ApiSettings
+    from core.llm.settings import ClaudeSettings
+    from core.vicidial.settings import RecordingAccess, ViciDialSettings
+
+    vici = ViciDialSettings.from_settings(settings)
+    assert vici.configured and vici.host == "10.0.0.5"
+    assert "10.0.0.11" in RecordingAccess.from_settings(settings).allowed_hosts
+    api = ApiSettings.from_settings(settings)
+    assert api.port == 8084 and api.root_path == "/api"
+    claude = ClaudeSettings.from_settings(settings)
+    assert claude.summary_model.startswith("claude-haiku") and not claude.configured
