@@ -94,8 +94,11 @@ def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None
         if not force and store.cached(call.call_id, key):
             return store.get_analysis(call.call_id), True
         result = analyze_call(call, cfg=cfg, layout=layout, quality_model=quality_model, progress=progress)
+        from core.scan import call_time_of
+
         store.save_analysis(result, cache_key=key, source_kind=source_kind,
-                            source_ref=source_ref or str(Path(path).resolve()))
+                            source_ref=source_ref or str(Path(path).resolve()),
+                            metadata={"call_time": call_time_of(call)})
         return result.as_dict(), False
 
     from core.fetch.service import fetch_recording, store_metadata

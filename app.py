@@ -1,0 +1,36 @@
+"""callqa dashboard: the entrypoint. Page config, navigation, the sidebar health panel.
+
+Run with ``streamlit run app.py`` (``make run``). Pages live in ``pages/`` and are registered
+here with ``st.navigation``; their glue is in ``ui/``, the work in ``core/``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import components, state
+
+st.set_page_config(page_title="callqa", page_icon=":material/graphic_eq:", layout="wide")
+
+deep_dive = st.Page(state.PAGE_DEEP_DIVE, title="Deep dive", icon=":material/graphic_eq:", url_path="deep_dive")
+pages = {
+    "Calls": [
+        st.Page(state.PAGE_OVERVIEW, title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(state.PAGE_LOOKUP, title="Call lookup", icon=":material/search:", url_path="lookup"),
+        deep_dive,
+    ],
+    "Fleet": [st.Page(state.PAGE_FLEET, title="Fleet trends", icon=":material/insights:", url_path="fleet")],
+    "Assistant": [st.Page(state.PAGE_CHAT, title="Chat", icon=":material/forum:", url_path="chat")],
+    "Admin": [st.Page(state.PAGE_SETTINGS, title="Settings & health", icon=":material/settings:",
+                      url_path="settings")],
+}
+page = st.navigation(pages)
+
+# ``?call=<id>`` opens the deep dive from any page (links written by the chat are relative)
+if state.PARAM_CALL in st.query_params and page.url_path != deep_dive.url_path:
+    st.switch_page(deep_dive, query_params=st.query_params.to_dict())
+
+with st.sidebar:
+    components.sidebar_panel()
+
+page.run()

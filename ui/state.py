@@ -1,0 +1,72 @@
+"""Session-state keys, prefixed per page, and the deep-link parameters.
+
+Widget state belongs to one page and is dropped on navigation; anything that must survive a page
+switch lives under one of these keys. Pages never spell a key as a literal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+# --- deep links ---------------------------------------------------------------------------------
+#: ``/deep_dive?call=<call_id>`` opens a stored call; the optional parameters say where an
+#: unanalysed call comes from so the deep dive can analyse it on the spot.
+PARAM_CALL = "call"
+PARAM_RECORDING_ID = "recording_id"
+PARAM_FOLDER = "folder"
+
+# --- page paths (relative to app.py, as st.switch_page and AppTest.switch_page want them) ------
+PAGE_OVERVIEW = "pages/overview.py"
+PAGE_LOOKUP = "pages/lookup.py"
+PAGE_DEEP_DIVE = "pages/deep_dive.py"
+PAGE_FLEET = "pages/fleet.py"
+PAGE_CHAT = "pages/chat.py"
+PAGE_SETTINGS = "pages/settings.py"
+
+# --- overview -----------------------------------------------------------------------------------
+OVERVIEW_PERIOD = "overview.period"
+OVERVIEW_WORST = "overview.worst_table"
+
+# --- call lookup --------------------------------------------------------------------------------
+LOOKUP_SOURCE = "lookup.source"
+LOOKUP_RESULTS = "lookup.results"  # the last search: {"source", "frame", "note"}
+LOOKUP_TABLE = "lookup.table"
+
+# --- deep dive ----------------------------------------------------------------------------------
+DEEP_CALL = "deep.call"  # the last call opened, for returning to the page without a link
+DEEP_SEEK = "deep.seek"  # {"call_id", "start_s", "end_s", "label"} of the finding row clicked
+DEEP_FINDINGS_TABLE = "deep.findings_table"
+
+# --- fleet --------------------------------------------------------------------------------------
+FLEET_GROUPS_TABLE = "fleet.groups_table"
+FLEET_CALLS_TABLE = "fleet.calls_table"
+FLEET_WORST_BY = "fleet.worst_by"
+
+# --- chat ---------------------------------------------------------------------------------------
+CHAT_MESSAGES = "chat.messages"  # the transcript as shown
+CHAT_CONVERSATION = "chat.conversation"  # core.llm.chat.Conversation (API history, no key)
+
+
+def get(key: str, default: Any = None) -> Any:
+    """``st.session_state[key]`` or ``default``."""
+    return st.session_state.get(key, default)
+
+
+def put(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+def drop(key: str) -> None:
+    st.session_state.pop(key, None)
+
+
+def selected_row(key: str) -> int | None:
+    """The index of the row selected in the single-row ``st.dataframe`` with widget ``key``."""
+    event = st.session_state.get(key)
+    if event is None:
+        return None
+    selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+    rows = selection.get("rows", []) if isinstance(selection, dict) else getattr(selection, "rows", [])
+    return int(rows[0]) if rows else None
