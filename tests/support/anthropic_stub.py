@@ -28,8 +28,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.quiet_http import QuietHTTPServer
 
 STUB_KEY = "sk-ant-test-stub-key-0000000000000000"
 
@@ -157,7 +159,7 @@ class AnthropicStub:
         self.batch_handler: Callable[[str, dict[str, Any]], Reply | ErrorReply] = (
             lambda _cid, _params: ErrorReply(500, "api_error", "no batch handler set")
         )
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = QuietHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="anthropic-stub", daemon=True)

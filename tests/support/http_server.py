@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -34,6 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.quiet_http import QuietHTTPServer
 
 _TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".gsm": "audio/x-gsm", ".ogg": "audio/ogg"}
 
@@ -173,7 +175,7 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
 def recording_server(root: Path, *, auth: tuple[str, str] | None = None, flatten: bool = False,
                      slow_s: float = 2.0, tls: tuple[Path, Path] | None = None) -> Iterator[RecordingServer]:
     """Serve ``root`` under ``/RECORDINGS/`` on a free 127.0.0.1 port until the block ends."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    httpd = QuietHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     httpd.daemon_threads = True
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
