@@ -104,6 +104,7 @@ def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None
     from core.fetch.service import fetch_recording, store_metadata
     from core.vicidial import get_recording
 
+    assert recording_id is not None
     row = get_recording(settings, int(recording_id))
     call_id = str(row["filename"])
     ttl = float(settings.section("scan").get("remote_ttl_s", 86400))

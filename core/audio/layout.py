@@ -199,7 +199,8 @@ def resolve_layout(
         left, right = clips
         other = "caller" if cfg.stereo_left == "agent" else "agent"
         tracks = {cfg.stereo_left: left, other: right}
-        return ResolvedCall(name, "stereo", tracks, warnings, {k: f"{path}#ch{v.channel + 1}" for k, v in tracks.items()})
+        sources = {k: f"{path}#ch{(v.channel or 0) + 1}" for k, v in tracks.items()}
+        return ResolvedCall(name, "stereo", tracks, warnings, sources)
 
     def as_mixed(path: Path) -> ResolvedCall:
         return ResolvedCall(name, "mixed", {"mixed": mono(path)}, warnings, {"mixed": str(path)})

@@ -97,6 +97,7 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
     if recording_id is not None:
         result: CallAnalysis = analyze_recording_id(settings, recording_id, layout=layout, quality_model=model)
     else:
+        assert path is not None
         result = analyze_source(settings, path, layout=layout, quality_model=model)
     data = result.as_dict()
     if as_json:
