@@ -96,17 +96,9 @@ class AnalysisConfig:
     def from_mapping(cls, values: dict[str, Any] | None) -> AnalysisConfig:
         """Build from a ``[analysis]`` section, rejecting unknown keys and wrong types."""
         values = dict(values or {})
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown [analysis] setting(s): {', '.join(unknown)}")
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            default = getattr(cls, name)
-            try:
-                clean[name] = type(default)(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"[analysis] {name}={value!r} must be a {type(default).__name__}") from None
+        defaults = {f.name: getattr(cls, f.name) for f in dataclasses.fields(cls)}
+        check_keys("analysis", values, set(defaults))
+        clean = {name: coerce_setting("analysis", name, value, defaults[name]) for name, value in values.items()}
         cfg = cls(**clean)
         if cfg.stereo_left not in ("agent", "caller"):
             raise ConfigError(f"[analysis] stereo_left={cfg.stereo_left!r} must be 'agent' or 'caller'")
@@ -187,3 +179,49 @@ def env_overrides(section: dict[str, Any], prefix: str, keys: dict[str, type]) -
         except ValueError:
             raise ConfigError(f"{prefix}{key.upper()}={value!r} must be a {kind.__name__}") from None
     return out
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def check_keys(section: str, values: dict[str, Any], known: set[str] | frozenset[str]) -> None:
+    """Raise :class:`ConfigError` naming any key of ``[section]`` that is not a setting."""
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown [{section}] setting(s): {', '.join(unknown)}")
+
+
+def coerce_setting(section: str, name: str, value: Any, default: Any, *, secret: bool = False) -> Any:
+    """A TOML or environment value converted to the type of the setting's default.
+
+    Booleans accept true/false and the strings 1/0, yes/no, on/off; tuples accept a list or one
+    string; integers refuse booleans and fractions. The error is one line naming the setting
+    (and, unless ``secret``, the offending value).
+    """
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+                return value.strip().lower() in _TRUE
+            if not isinstance(value, bool):
+                raise TypeError(value)
+            return value
+        if isinstance(default, tuple):
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)):
+                raise TypeError(value)
+            return tuple(str(v) for v in items)
+        if isinstance(default, int):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError(value)
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, bool):
+                raise TypeError(value)
+            return float(value)
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    except (TypeError, ValueError):
+        shown = "" if secret else f"={value!r}"
+        raise ConfigError(f"[{section}] {name}{shown} must be a {type(default).__name__}") from None

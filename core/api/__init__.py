@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.config import Settings, env_overrides
+from core.config import Settings, coerce_setting, env_overrides
 from core.errors import ConfigError
 
 SECTION = "api"
@@ -105,7 +105,7 @@ class ApiSettings:
             raise ConfigError(f"unknown [{SECTION}] setting(s): {', '.join(unknown)}")
         clean: dict[str, Any] = {}
         for name, value in values.items():
-            clean[name] = _coerce(name, value, defaults[name])
+            clean[name] = coerce_setting(SECTION, name, value, defaults[name], secret=name == "api_key")
         if api_key:
             clean["api_key"] = api_key
         clean["api_key"] = str(clean.get("api_key", "")).strip()
@@ -159,41 +159,6 @@ class ApiSettings:
             raise ConfigError(f"[{SECTION}] max_body_bytes={self.max_body_bytes} must be >= 1024")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError(f"[{SECTION}] root_path={self.root_path!r} must look like /api (leading, no trailing /)")
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """A TOML or environment value as the type of the field's default, with a one-line error."""
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if not isinstance(value, bool):
-                raise TypeError(value)
-            return value
-        if isinstance(default, tuple):
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, (list, tuple)):
-                raise TypeError(value)
-            return tuple(str(v) for v in value)
-        if isinstance(default, int):
-            if isinstance(value, bool):
-                raise TypeError(value)
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if not isinstance(value, str):
-            raise TypeError(value)
-        return value
-    except (TypeError, ValueError):
-        if name == "api_key":
-            raise ConfigError(f"[{SECTION}] api_key must be a string") from None
-        raise ConfigError(f"[{SECTION}] {name}={value!r} must be a {type(default).__name__}") from None
 
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ApiSettings", "api_key_problem"]

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from core.config import Settings, env_overrides
+from core.config import Settings, coerce_setting, env_overrides
 from core.errors import ConfigError
 
 SECTION = "claude"
@@ -267,23 +267,13 @@ class ClaudeSettings:
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
-    try:
-        if isinstance(default, tuple):
-            items = [value] if isinstance(value, str) else list(value)
-            return tuple(str(v).strip().lower() for v in items if str(v).strip())
-        if isinstance(default, bool):
-            return bool(value)
-        if isinstance(default, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if not isinstance(value, str):
-            raise TypeError(value)
-        return value.strip()
-    except (TypeError, ValueError):
-        raise ConfigError(f"[{SECTION}] {name}={value!r} must be a {type(default).__name__}") from None
+    """As :func:`core.config.coerce_setting`; table lists are lower-case, strings stripped."""
+    if isinstance(default, bool) and not isinstance(value, (bool, str)):
+        value = bool(value)
+    out = coerce_setting(SECTION, name, value, default)
+    if isinstance(default, tuple):
+        return tuple(v.strip().lower() for v in out if v.strip())
+    return out.strip() if isinstance(out, str) else out
 
 
 def _prices(value: Any) -> tuple[tuple[str, ModelPrice], ...]:

@@ -20,43 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.config import Settings, env_overrides
+from core.config import Settings, check_keys, coerce_setting, env_overrides
 from core.errors import ConfigError
 
 DEFAULT_SPOOL_ROOT = "/var/spool/asterisk/monitorDONE"  # Apache maps /RECORDINGS/ here (vicidial.md 4.5)
 _SQL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-def _check_keys(section: str, values: dict[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown [{section}] setting(s): {', '.join(unknown)}")
-
-
-def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
-    """Convert a TOML value to the type of the field's default, with a one-line error."""
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if isinstance(default, tuple):
-            if isinstance(value, str):
-                value = [value]
-            return tuple(str(v) for v in value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        kind = type(default).__name__
-        raise ConfigError(f"[{section}] {name}={value!r} must be a {kind}") from None
 
 
 def _positive(section: str, name: str, value: float) -> None:
@@ -122,8 +90,8 @@ class ViciDialSettings:
         """Build from a ``[vicidial]`` table (environment overrides not applied)."""
         values = dict(values or {})
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        _check_keys("vicidial", values, set(defaults))
-        clean = {k: _coerce("vicidial", k, v, defaults[k]) for k, v in values.items()}
+        check_keys("vicidial", values, set(defaults))
+        clean = {k: coerce_setting("vicidial", k, v, defaults[k]) for k, v in values.items()}
         out = cls(**clean)
         if not 0 < out.port < 65536:
             raise ConfigError(f"[vicidial] port={out.port} must be between 1 and 65535")
@@ -238,11 +206,11 @@ class RecordingAccess:
         values = dict(values or {})
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         known = (set(defaults) - {"max_bytes"}) | {"max_mb"}
-        _check_keys("recordings", values, known)
+        check_keys("recordings", values, known)
         clean: dict[str, Any] = {}
         for key, value in values.items():
             if key == "max_mb":
-                mb = _coerce("recordings", key, value, 1.0)
+                mb = coerce_setting("recordings", key, value, 1.0)
                 _positive("recordings", key, mb)
                 clean["max_bytes"] = int(mb * 1024 * 1024)
             elif key == "host_map":
@@ -250,7 +218,7 @@ class RecordingAccess:
                     raise ConfigError('[recordings] host_map must be a table like {"10.10.10.11" = "dialer1:8080"}')
                 clean[key] = tuple((str(k), str(v)) for k, v in value.items())
             else:
-                clean[key] = _coerce("recordings", key, value, defaults[key])
+                clean[key] = coerce_setting("recordings", key, value, defaults[key])
         if not clean.get("cache_dir") and data_dir is not None:
             clean["cache_dir"] = str(data_dir / "recordings-cache")
         out = cls(**clean)
