@@ -217,8 +217,14 @@ def _build_state(settings: Settings, config: ApiSettings, store_url: str | None)
 
     url = settings.store_url(store_url)
     store = open_store(url)
+    metrics = ApiMetrics()
+    from core.queue.metrics import QueueCollector
+    from core.queue.settings import QueueSettings
+
+    # queue depth and worker throughput (broker + shared store); only store gauges without a broker
+    metrics.registry.register(QueueCollector(QueueSettings.from_settings(settings), url))
     state = ApiState(settings=settings, config=config, store_url=url, store=store, roots=config.roots(settings),
-                     metrics=ApiMetrics())
+                     metrics=metrics)
     state.closers.append(store.close)
     try:
         from core.audio.vad import get_vad

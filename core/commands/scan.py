@@ -39,10 +39,13 @@ def _when(_ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--agent", default=None, help="SOURCE vicidial: only this agent (user).")
 @click.option("--max-recordings", type=click.IntRange(1, 5000), default=5000, show_default=True,
               help="SOURCE vicidial: look at most this many recordings up per run.")
+@click.option("--queue", "to_queue", is_flag=True,
+              help="Enqueue the calls for `callqa worker` processes instead of analysing them here "
+                   "(needs [queue] broker_url).")
 @click.pass_context
 def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit: int | None,
              no_quality: bool, campaign: str | None, ingroup: str | None, agent: str | None,
-             max_recordings: int) -> None:
+             max_recordings: int, to_queue: bool) -> None:
     """Analyse every call of SOURCE into the result store, skipping calls already analysed.
 
     SOURCE is a folder of recordings, searched recursively and grouped into calls by ViciDial
@@ -52,6 +55,8 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
     its recordings' bytes, the [analysis] thresholds, the analysis version or the quality model
     change. Scans are resumable: stop one (Ctrl-C, SIGTERM, even kill -9) and the next run goes
     on; a second SIGINT/SIGTERM aborts the calls in flight. Several scans may share one store.
+    With --queue the same calls are enqueued for `callqa worker` processes (on any machine
+    sharing the broker and the store) instead; calls stored or already queued are not sent.
 
     Exit status: 0 every call analysed; 3 some calls failed (listed at the end, stored with
     their reason; unchanged failures are not retried); 2 usage or configuration error; 130/143
@@ -62,6 +67,7 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
       callqa scan /var/spool/asterisk/monitorDONE --since yesterday --workers 2
       callqa --store postgresql://callqa@db/callqa scan ../shared/corpus --no-quality
       callqa scan vicidial --since yesterday --campaign SALESOUT
+      callqa scan vicidial --since 2026-11-01 --queue
     """
     from core.progress import ProgressReporter
     from core.scan import ScanConfig, run_scan, scan_folder, vicidial_items
@@ -69,6 +75,13 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
     settings = settings_from(ctx)
     if since is not None and until is not None and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
+    if to_queue:
+        from core.queue.settings import QueueSettings
+
+        QueueSettings.from_settings(settings).require_broker("scan --queue")
+        if workers != 1:
+            raise click.BadParameter("--workers applies to in-process scans; with --queue start more "
+                                     "`callqa worker` processes instead", param_hint="--workers")
     progress = ProgressReporter(label="scan", stream=sys.stderr,
                                 interval_s=None if sys.stderr.isatty() else
                                 ScanConfig.from_settings(settings).progress_interval_s)
@@ -79,6 +92,9 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
         if len(items) >= max_recordings:
             click.echo(f"note: the search returned {len(items)} recordings (--max-recordings); narrow "
                        "--since/--until or run again to continue", err=True)
+        if to_queue:
+            _enqueue(settings, items, store_url=store_url, limit=limit, quality=not no_quality, source="vicidial")
+            return
         report = run_scan(settings, items, store_url=store_url, workers=workers, limit=limit,
                           quality=not no_quality, progress=progress, source="vicidial")
     else:
@@ -88,10 +104,30 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
         folder = Path(source)
         if not folder.is_dir():
             raise click.BadParameter(f"{source}: not a folder of recordings (or 'vicidial')", param_hint="SOURCE")
+        if to_queue:
+            from core.scan import folder_items
+
+            _enqueue(settings, folder_items(folder, since=since, until=until), store_url=store_url, limit=limit,
+                     quality=not no_quality, source=str(folder))
+            return
         report = scan_folder(settings, folder, store_url=store_url, workers=workers,
                              limit=limit, since=since, until=until, quality=not no_quality, progress=progress)
     _print_report(report)
     report.check()  # exit status 3 (failures) or 130/143 (interrupted), with a one-line error
+
+
+def _enqueue(settings, items, *, store_url: str, limit: int | None, quality: bool, source: str) -> None:
+    """``scan --queue``: send the calls to the analysis queue and say what was skipped."""
+    from core.queue.enqueue import Enqueuer
+
+    with Enqueuer(settings, store_url=store_url, quality=quality) as enqueuer:
+        report = enqueuer.run(items, limit=limit)
+        queue = enqueuer.qs.analysis_queue
+    click.echo(f"scan of {source}: {report.total} calls: {report.queued} enqueued on {queue}, {report.cached} "
+               f"already analysed, {report.busy} already queued or in progress, {report.failed_before} failed before "
+               f"(unchanged) in {report.elapsed_s:.1f} s")
+    if report.limited:
+        click.echo("stopped at --limit; run the scan again to enqueue more")
 
 
 def _print_report(report) -> None:

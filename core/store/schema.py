@@ -240,7 +240,7 @@ ai_summaries = Table(
     Column("analysis_key", KEY, nullable=False),  # the calls.cache_key the summary was written from
     Column("model", String(100), nullable=False),
     Column("prompt_version", String(50), nullable=False),
-    Column("verdict", String(50), nullable=True),
+    Column("verdict", String(200), nullable=True),
     Column("severity", String(16), nullable=True),
     Column("summary", Text, nullable=False),
     Column("suspected_cause", Text, nullable=True),
@@ -273,6 +273,34 @@ llm_batches = Table(
     Column("finished_at", DateTime, nullable=True),
     Column("error", Text, nullable=True),
     Index(None, "status"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(64), nullable=False),  # one record per queued task, whatever its retries
+    Column("task", String(64), nullable=False),  # analyze_call | summarize_call
+    Column("queue", String(200), nullable=False),
+    Column("call_id", CALL_ID, nullable=False),  # no FK: a call that never analysed has no calls row
+    Column("source_kind", String(16), nullable=True),
+    Column("source_ref", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("payload_json", Text, nullable=False),  # the task's arguments, to enqueue it again
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("task_id"),
+    Index(None, "created_at"),
+    Index(None, "call_id"),
+)
+
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("call_id", CALL_ID, nullable=False),
+    Column("attempts", Integer, nullable=False),  # deliveries started without a clean end (worker deaths + 1)
+    Column("updated_at", DateTime, nullable=False),
 )
 
 #: Child tables of a call's analysis, deleted and rewritten when the analysis is replaced.

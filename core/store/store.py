@@ -1,4 +1,4 @@
-"""The result store, write side: analyses, errors, claims, watermarks and the Claude tables.
+"""The result store, write side: analyses, errors, claims, watermarks, queue records and the Claude tables.
 
 :func:`open_store` opens (and by default migrates) a store named by a SQLite path or a
 PostgreSQL URL; :class:`ResultStore` writes each analysis in one transaction and reads it back
@@ -42,12 +42,14 @@ from core.store.schema import (
     call_warnings,
     calls,
     claims,
+    dead_letters,
     findings,
     llm_batches,
     llm_usage,
     quality_windows,
     silences,
     speech_segments,
+    task_attempts,
     tracks,
     watermarks,
 )
@@ -330,17 +332,20 @@ class ResultStore:
                 analysis_errors.c.call_id == call_id, analysis_errors.c.cache_key == cache_key)).scalar()
 
     # --- claims ----------------------------------------------------------------------------
-    def try_claim(self, call_id: str, cache_key: str, owner: str, ttl_s: float) -> bool:
+    def try_claim(self, call_id: str, cache_key: str, owner: str, ttl_s: float, *,
+                  take_over: str | None = None) -> bool:
         """Claim ``call_id`` for ``owner`` for ``ttl_s`` seconds; False when another owner holds it.
 
-        A claim that expired, or one already held by ``owner``, is taken over.
+        A claim that expired, or one already held by ``owner`` (or by ``take_over``: a queue
+        worker taking over the claim its task was enqueued with), is taken over.
         """
         now = utcnow()
         values = {"call_id": call_id, "cache_key": cache_key, "owner": owner, "claimed_at": now,
                   "expires_at": now + timedelta(seconds=ttl_s)}
+        mine = [claims.c.owner == owner] + ([claims.c.owner == take_over] if take_over else [])
         with self._guard(f"claiming call {call_id}"), write_transaction(self.engine) as conn:
             _upsert(conn, claims, values, keys=("call_id",),
-                    where=or_(claims.c.expires_at < now, claims.c.owner == owner))
+                    where=or_(claims.c.expires_at < now, *mine))
             holder = conn.execute(select(claims.c.owner).where(claims.c.call_id == call_id)).scalar()
         return holder == owner
 
@@ -364,6 +369,73 @@ class ResultStore:
         with self._guard("reading claims"), self._read() as conn:
             return conn.execute(select(claims.c.owner).where(
                 claims.c.call_id == call_id, claims.c.expires_at >= utcnow())).scalar()
+
+    # --- task queue: dead letters, delivery attempts, activity -----------------------------
+    def save_dead_letter(self, *, task_id: str, task: str, queue: str, call_id: str, reason: str,
+                         attempts: int, payload: Mapping[str, Any], source_kind: str | None = None,
+                         source_ref: str | None = None) -> None:
+        """Record that the queued task ``task_id`` gave up on ``call_id`` (replacing an earlier record
+        of the same task).
+
+        ``payload`` is the task's keyword arguments (JSON-ready), kept to enqueue it again.
+        """
+        values = {"task_id": task_id, "task": task, "queue": queue, "call_id": call_id,
+                  "source_kind": source_kind, "source_ref": source_ref, "reason": reason,
+                  "attempts": int(attempts), "created_at": utcnow(),
+                  "payload_json": json.dumps(payload, ensure_ascii=False, default=str, sort_keys=True)}
+        with self._guard(f"saving the dead letter of call {call_id}"), write_transaction(self.engine) as conn:
+            _upsert(conn, dead_letters, values, keys=("task_id",))
+
+    def dead_letters(self, *, limit: int | None = 100, call_id: str | None = None) -> list[dict[str, Any]]:
+        """Dead letters, newest first, with ``payload`` decoded (``limit=None``: all of them)."""
+        stmt = select(dead_letters).order_by(dead_letters.c.created_at.desc(), dead_letters.c.id.desc())
+        if call_id is not None:
+            stmt = stmt.where(dead_letters.c.call_id == call_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._guard("reading dead letters"), self._read() as conn:
+            rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        for row in rows:
+            row["payload"] = json.loads(row.pop("payload_json"))
+        return rows
+
+    def count_dead_letters(self) -> int:
+        with self._guard("reading dead letters"), self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(dead_letters)).scalar() or 0)
+
+    def delete_dead_letter(self, dead_letter_id: int) -> bool:
+        """Remove one dead letter (it was enqueued again); False when it was already gone."""
+        with self._guard("deleting a dead letter"), write_transaction(self.engine) as conn:
+            return conn.execute(delete(dead_letters).where(dead_letters.c.id == dead_letter_id)).rowcount > 0
+
+    def start_attempt(self, task_id: str, call_id: str) -> int:
+        """Count one more delivery of ``task_id`` starting; return how many started without
+        :meth:`end_attempt` (1 = this one: every earlier delivery ended cleanly)."""
+        values = {"task_id": task_id, "call_id": call_id, "attempts": 1, "updated_at": utcnow()}
+        with self._guard(f"recording an attempt on call {call_id}"), write_transaction(self.engine) as conn:
+            stmt = _dialect_insert(conn, task_attempts).values(values)
+            stmt = stmt.on_conflict_do_update(index_elements=["task_id"],
+                                              set_={"attempts": task_attempts.c.attempts + 1,
+                                                    "updated_at": stmt.excluded.updated_at})
+            conn.execute(stmt)
+            return int(conn.execute(select(task_attempts.c.attempts)
+                                    .where(task_attempts.c.task_id == task_id)).scalar_one())
+
+    def end_attempt(self, task_id: str) -> None:
+        """The delivery of ``task_id`` ended (stored, failed, retried later or dead-lettered)."""
+        with self._guard("clearing an attempt"), write_transaction(self.engine) as conn:
+            conn.execute(delete(task_attempts).where(task_attempts.c.task_id == task_id))
+
+    def activity_since(self, since: datetime) -> dict[str, float]:
+        """What was stored since ``since`` (UTC): ``analysed`` calls, their ``audio_s`` and ``failed``
+        calls (errors recorded), for throughput figures."""
+        since = _naive_utc(since)
+        with self._guard("reading activity"), self._read() as conn:
+            analysed, audio = conn.execute(select(func.count(), func.coalesce(func.sum(calls.c.duration_s), 0.0))
+                                           .where(calls.c.analyzed_at >= since)).one()
+            failed = conn.execute(select(func.count()).select_from(analysis_errors)
+                                  .where(analysis_errors.c.created_at >= since)).scalar()
+        return {"analysed": int(analysed), "audio_s": float(audio or 0.0), "failed": int(failed or 0)}
 
     # --- watermarks ------------------------------------------------------------------------
     def get_watermark(self, name: str) -> str | None:

@@ -37,7 +37,8 @@ from tests.support.shared import PROJECT_ROOT, in_ci
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE = PROJECT_ROOT / "deploy" / "nginx" / "callqa.conf"
 UNITS = PROJECT_ROOT / "systemd"
-SERVICES = ("callqa-api.service", "callqa-dashboard.service", "callqa-scan.service", "callqa-cleanup.service")
+SERVICES = ("callqa-api.service", "callqa-dashboard.service", "callqa-scan.service", "callqa-cleanup.service",
+            "callqa-worker.service", "callqa-watch.service")
 TIMERS = ("callqa-scan.timer", "callqa-cleanup.timer")
 PROMETHEUS_YML = PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA_JSON = PROJECT_ROOT / "deploy" / "grafana" / "callqa-dashboard.json"
@@ -290,7 +291,7 @@ def _check_units_structure() -> None:
         exec_start = one(service, "ExecStart").split()
         assert exec_start[0].startswith("/opt/callqa/.venv/bin/"), name
         assert one(service, "WorkingDirectory") == "/opt/callqa"
-        if name in ("callqa-api.service", "callqa-dashboard.service"):
+        if name in ("callqa-api.service", "callqa-dashboard.service", "callqa-worker.service", "callqa-watch.service"):
             assert one(service, "Restart") == "on-failure"
             assert one(unit["Install"], "WantedBy") == "multi-user.target"
             assert "/etc/callqa/secrets.env" in values(service, "EnvironmentFile")

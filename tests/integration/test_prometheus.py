@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.support.mariadb import free_port
+from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
 from tests.support.shared import PROJECT_ROOT, in_ci
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -57,11 +58,13 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[str]:
-    """``callqa serve`` on a free port (temp store, quality off); yields its base URL."""
+def api(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, redis_url: str) -> Iterator[str]:
+    """``callqa serve`` on a free port (temp store, quality off, a real Redis as the task broker so the
+    queue gauges are exported); yields its base URL."""
     base = tmp_path_factory.mktemp("prom-api")
     config = base / "callqa.toml"
-    config.write_text(f"[api]\nquality = false\nallowed_roots = [{json.dumps(str(corpus_dir))}]\n")
+    config.write_text(f"[api]\nquality = false\nallowed_roots = [{json.dumps(str(corpus_dir))}]\n"
+                      f"[queue]\nbroker_url = {json.dumps(redis_url)}\n")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLQA_", "ANTHROPIC_"))}
     env.update({"CALLQA_CONFIG": str(config), "CALLQA_STORE": str(base / "store.db"), "CALLQA_DATA": str(base),

@@ -484,3 +484,15 @@ def test_sqlite_file_is_consistent_after_writes(tmp_path, corpus):
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     finally:
         conn.close()
+
+
+def test_a_long_verdict_is_stored_on_every_database(store, corpus):
+    """The summary validator allows 200-character verdicts; PostgreSQL enforces the column width."""
+    analysis, meta, key = corpus[0]
+    store.save_analysis(analysis, cache_key=key, source_kind="folder", source_ref="r", metadata=meta)
+    verdict = "Caller leg lost 20 % of its packets in bursts; the agent was fine. " * 3
+    verdict = verdict[:200]
+    store.save_ai_summary(analysis.call_id, analysis_key=key, model="claude-x", prompt_version="p1",
+                          summary="s", verdict=verdict, severity="major", input_tokens=1, output_tokens=1,
+                          cost_usd=0.0)
+    assert store.get_ai_summary(analysis.call_id, analysis_key=key)["verdict"] == verdict

@@ -25,3 +25,10 @@ def test_every_section_of_the_example_is_accepted(monkeypatch):
     assert api.port == 8084 and api.root_path == "/api"
     claude = ClaudeSettings.from_settings(settings)
     assert claude.summary_model.startswith("claude-haiku") and not claude.configured
+
+
+def test_the_queue_section_of_the_example():
+    from core.queue.settings import QueueSettings
+
+    qs = QueueSettings.from_settings(load_settings(EXAMPLE))
+    assert qs.analysis_queue == "callqa-analysis" and not qs.enabled
