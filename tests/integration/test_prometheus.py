@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from tests.support.mariadb import free_port
-from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
 from tests.support.shared import PROJECT_ROOT, in_ci
 
 PROMETHEUS = Path("/usr/bin/prometheus")

@@ -36,9 +36,8 @@ from core.queue.watch import WATERMARK, newest_recording_id
 from core.scan import folder_items
 from core.store import open_store
 from tests.support.http_server import RecordingServer, recording_server
-from tests.support.postgres import pg_database, pg_url  # noqa: F401  (fixtures)
-from tests.support.redis_server import free_port, redis_url  # noqa: F401  (fixture)
-from tests.support.shared import in_ci, PROJECT_ROOT
+from tests.support.redis_server import free_port
+from tests.support.shared import PROJECT_ROOT, in_ci
 from tests.support.vicidial_fixture import CORPUS_CONFERENCE, ViciDialFixture, vicidial_database
 
 VISIBILITY_S = 10  # a killed worker's call comes back after this long

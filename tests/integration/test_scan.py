@@ -28,7 +28,6 @@ from core.config import Settings
 from core.scan import RUN_PREFIX, WorkItem, cleanup_tmp, make_run_dir, parse_when, run_scan, scan_folder
 from core.store import open_store
 from core.store import queries as q
-from tests.support.postgres import pg_database, pg_url  # noqa: F401  (fixtures)
 from tests.support.shared import PROJECT_ROOT
 
 

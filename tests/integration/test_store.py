@@ -32,7 +32,6 @@ from core.store.engine import normalize_url
 from core.store.migrations import HEAD_REVISION, head_revision, script_head
 from core.store.schema import call_warnings, calls, findings, metadata, silences, speech_segments, tracks
 from core.store.store import migrate_store
-from tests.support.postgres import pg_database, pg_url  # noqa: F401  (fixtures)
 
 AGENTS = ("6001", "6002", "6003")
 CAMPAIGNS = ("SALES", "SUPPORT")

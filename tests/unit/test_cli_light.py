@@ -14,7 +14,7 @@ HEAVY = ("torch", "onnxruntime", "scipy.signal", "pandas", "streamlit", "anthrop
 
 
 def test_importing_the_cli_loads_no_heavy_library():
-    code = "import sys, core.cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, core.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == ""
