@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 import streamlit as st
 
+from core.config import AnalysisConfig
 from core.errors import (
     AudioError,
     AudioNotFoundError,
@@ -750,7 +751,7 @@ def timeline(doc: dict[str, Any], *, highlight: tuple[float, float] | None = Non
                                           highlight=highlight), width="stretch")
     windows = charts.windows_frame(doc)
     if not windows.empty:
-        threshold = float(doc.get("config", {}).get("poor_quality_mos", 2.5))
+        threshold = float(doc.get("config", {}).get("poor_quality_mos", AnalysisConfig.poor_quality_mos))
         st.altair_chart(charts.mos_window_chart(windows, legs=legs, duration_s=duration, threshold=threshold,
                                                 highlight=highlight), width="stretch")
     findings = charts.findings_frame(doc)
