@@ -279,7 +279,7 @@ def subscores_chart(scores: pd.DataFrame, *, legs: Sequence[str], height: int | 
 
 
 # --- fleet ------------------------------------------------------------------------------------------------
-def mos_histogram(values: Iterable[float], *, step: float = 0.25, threshold: float = 2.0) -> pd.DataFrame:
+def mos_histogram(values: Iterable[float], *, step: float = 0.25, threshold: float = 2.5) -> pd.DataFrame:
     """Calls per MOS bin over [1, 5]: ``bin_start``, ``bin_end``, ``calls``, ``band``."""
     series = pd.Series(list(values), dtype="float64").dropna().clip(1.0, 5.0 - 1e-9)
     edges = [1.0 + i * step for i in range(int(round(4.0 / step)) + 1)]
