@@ -28,11 +28,23 @@ class EchoResult:
     erl_db: float | None
 
 
-def _speech_weights(n: int, sample_rate: int, speech: Sequence[Interval]) -> np.ndarray:
-    w = np.zeros(n, dtype=np.float64)
-    for iv in speech:
-        w[int(iv.start_s * sample_rate): int(iv.end_s * sample_rate)] = 1.0
-    return w
+def _spans(n: int, sample_rate: int, speech: Sequence[Interval], *, extend_s: float = 0.0) -> list[tuple[int, int]]:
+    """Merged sample ranges ``[a, b)`` of ``speech`` (each extended by ``extend_s``), within ``[0, n)``."""
+    out: list[tuple[int, int]] = []
+    for iv in sorted(speech, key=lambda i: i.start_s):
+        a = max(0, int(iv.start_s * sample_rate))
+        b = min(n, int((iv.end_s + extend_s) * sample_rate))
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _energy(x: np.ndarray, spans: Sequence[tuple[int, int]]) -> float:
+    return float(sum(np.dot(x[a:b].astype(np.float64), x[a:b].astype(np.float64)) for a, b in spans))
 
 
 def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, *, block: int = 16384) -> np.ndarray:
@@ -48,6 +60,7 @@ def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, *, block: in
         yb = y[a: a + block]
         if not yb.any():
             continue
+        yb = yb.astype(np.float64)
         lo = a - max_lag
         xs = np.zeros(len(yb) + max_lag)
         src = x[max(lo, 0): a + len(yb)]
@@ -79,15 +92,16 @@ def measure_echo(
     min_lag = max(1, int(min_delay_ms * sr / 1000))
     if n <= max_lag * 2:
         return None
-    x = source.samples[:n].astype(np.float64)
-    y = target.samples[:n].astype(np.float64)
-    w = _speech_weights(n, sr, source_speech)
-    # the echo of speech at t appears up to max_delay later: weight the target by the source's
-    # speech extended by that much, so the whole echo of every segment is inside the sums
-    tail = _speech_weights(n, sr, [Interval(iv.start_s, iv.end_s + max_delay_ms / 1000) for iv in source_speech])
-    yw = y * tail
-    x_energy = float(np.dot(x * w, x))
-    y_energy = float(np.dot(yw, yw))
+    x = source.samples[:n]  # float32 views: only blocks are widened to float64
+    y = target.samples[:n]
+    # the echo of speech at t appears up to max_delay later: keep the target only during the
+    # source's speech extended by that much, so the whole echo of every segment is in the sums
+    tail = _spans(n, sr, source_speech, extend_s=max_delay_ms / 1000)
+    yw = np.zeros(n, dtype=np.float32)
+    for a, b in tail:
+        yw[a:b] = y[a:b]
+    x_energy = _energy(x, _spans(n, sr, source_speech))
+    y_energy = _energy(yw, tail)
     if x_energy <= 0 or y_energy <= 0:
         return None
     cc = _lagged_correlation(yw, x, max_lag)  # cc[k] = sum_t yw[t] · x[t - k]

@@ -39,8 +39,13 @@ def frame_energy_db(samples: np.ndarray, sample_rate: int, *, frame_s: float = F
     count = len(samples) // n
     if count == 0:
         return np.zeros(0)
-    frames = samples[: count * n].astype(np.float64).reshape(count, n)
-    return 10 * np.log10(np.einsum("ij,ij->i", frames, frames) / n + _EPS)
+    out = np.empty(count)
+    step = max(1, (1 << 20) // n)  # frames per block: float64 copies of ~8 MB, not of the track
+    for a in range(0, count, step):
+        b = min(count, a + step)
+        frames = samples[a * n: b * n].astype(np.float64).reshape(b - a, n)
+        out[a:b] = np.einsum("ij,ij->i", frames, frames)
+    return 10 * np.log10(out / n + _EPS)
 
 
 def interval_mask(intervals: Sequence[Interval], count: int, frame_s: float) -> np.ndarray:

@@ -39,8 +39,8 @@ def silent_mask(clip: AudioClip, *, noise_db: float) -> np.ndarray:
     noise = 10 ** (noise_db / 20)
     if clip.encoding in _S16_ENCODINGS:
         limit = int(noise * 32767)  # C truncation to int16, as the filter does
-        ints = np.rint(clip.samples * 32768.0).astype(np.int32)
-        return np.abs(ints) < limit
+        # the samples are whole multiples of 1/32768: |s| < limit  <=>  |x| < (limit - 0.5) / 32768
+        return np.abs(clip.samples) < np.float32((limit - 0.5) / 32768.0)
     return np.abs(clip.samples) < noise
 
 

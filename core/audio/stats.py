@@ -8,6 +8,7 @@ from core.audio.io import AudioClip
 from core.results import TrackStats
 
 DB_FLOOR = -150.0  # what a track of digital zeros reports instead of -inf
+_BLOCK = 1 << 20
 
 
 def amplitude_to_db(value: float) -> float:
@@ -53,15 +54,19 @@ def compute_stats(clip: AudioClip, *, clip_level_db: float = -0.1) -> TrackStats
         "Mean amplitude"; ``duration_s`` = sox's "Length (seconds)".
     """
     x = clip.samples
-    x64 = x.astype(np.float64)
-    rms = float(np.sqrt(np.dot(x64, x64) / x.size))
+    total = squares = 0.0
+    for a in range(0, x.size, _BLOCK):  # float64 sums without a float64 copy of the whole track
+        b = x[a: a + _BLOCK].astype(np.float64)
+        total += float(b.sum())
+        squares += float(np.dot(b, b))
+    rms = float(np.sqrt(squares / x.size))
     peak = float(max(x.max(), -x.min()))
     clipped = count_clipped(x, full_scale=clip.full_scale, clip_level_db=clip_level_db)
     return TrackStats(
         rms_db=amplitude_to_db(rms),
         peak_db=amplitude_to_db(peak),
         duration_s=x.size / clip.sample_rate,
-        dc_offset=float(x64.mean()),
+        dc_offset=total / x.size,
         clipped_samples=clipped,
         clip_ratio=clipped / x.size,
     )

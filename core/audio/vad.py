@@ -104,17 +104,22 @@ class SileroVAD:
             out.append(p)
         return np.concatenate(out).reshape(-1).astype(np.float32)
 
-    def gated_probabilities(self, signal: np.ndarray, active: Sequence[tuple[int, int]]) -> np.ndarray:
-        """Probabilities for the whole signal, running the model only on ``active`` frame ranges.
+    def track_probabilities(self, clip: AudioClip, active: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+        """Probabilities for a whole track, running the model only on ``active`` frame ranges.
 
-        Frames outside them (long stretches of near-digital silence, where nobody can be speaking)
-        get probability 0; each range starts from a fresh state, as a recording does.
+        Frames outside them (long stretches of near-digital silence, where nobody can be
+        speaking) get probability 0; each range starts from a fresh state, as a recording does,
+        and is resampled to 16 kHz on its own (no 16 kHz copy of the whole track).
         """
-        n = (len(signal) + self.frame - 1) // self.frame
+        n = int(np.ceil(clip.duration_s / self.frame_s))
         out = np.zeros(n, dtype=np.float32)
-        for a, b in active:
-            seg = signal[a * self.frame: b * self.frame]
-            out[a: a + len(seg) // self.frame + (len(seg) % self.frame > 0)] = self.probabilities(seg)
+        sr = clip.sample_rate
+        for a, b in active if active is not None else [(0, n)]:
+            seg = clip.samples[int(round(a * self.frame_s * sr)): int(round(b * self.frame_s * sr))]
+            if sr != self.rate:
+                seg = np.asarray(soxr.resample(seg, sr, self.rate), dtype=np.float32)
+            probs = self.probabilities(seg)[: n - a]
+            out[a: a + len(probs)] = probs
         return out
 
 
@@ -223,12 +228,7 @@ def detect_speech(
     vad = vad or get_vad()
     out: dict[str, SpeechResult] = {}
     for name, clip in clips.items():
-        x = clip.samples if clip.sample_rate == vad.rate else soxr.resample(clip.samples, clip.sample_rate, vad.rate)
-        x = np.asarray(x, dtype=np.float32)
-        if gate:
-            probs = vad.gated_probabilities(x, active_frames(clip, frame_s=vad.frame_s))
-        else:
-            probs = vad.probabilities(x)
+        probs = vad.track_probabilities(clip, active_frames(clip, frame_s=vad.frame_s) if gate else None)
         duration = clip.duration_s
         segs = segments_from_probs(
             probs, frame_s=vad.frame_s, duration_s=duration, threshold=threshold,
