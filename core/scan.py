@@ -917,7 +917,6 @@ def vicidial_items(settings: Settings, *, since: datetime | None = None, until: 
     ViciDialError
         The database cannot be reached or refuses the query.
     """
-    from core.fetch.service import store_metadata
     from core.vicidial import LookupFilters, ViciDialSettings, search_recordings, to_records
 
     vicidial = ViciDialSettings.from_settings(settings)
@@ -925,14 +924,16 @@ def vicidial_items(settings: Settings, *, since: datetime | None = None, until: 
         raise ConfigError("scanning ViciDial needs a [vicidial] section in callqa.toml (host, user, password, "
                           "database) or CALLQA_VICIDIAL_HOST and friends; see callqa.toml.example")
     filters = LookupFilters(since=since, until=until, campaign=campaign, ingroup=ingroup, agent=agent)
-    rows = to_records(search_recordings(vicidial, filters, limit=limit))
-    items = []
-    for row in rows:
-        if not row.get("filename") or row.get("recording_id") is None:
-            continue
-        items.append(WorkItem(call_id=str(row["filename"]), kind="vicidial", ref=str(row["recording_id"]),
-                              metadata=store_metadata(row)))
-    return items
+    return items_from_vicidial_rows(to_records(search_recordings(vicidial, filters, limit=limit)))
+
+
+def items_from_vicidial_rows(rows: Iterable[Mapping[str, Any]]) -> list[WorkItem]:
+    """Work items for ``recording_log`` rows (rows without a filename are not analysable)."""
+    from core.fetch.service import store_metadata
+
+    return [WorkItem(call_id=str(row["filename"]), kind="vicidial", ref=str(row["recording_id"]),
+                     metadata=store_metadata(row))
+            for row in rows if row.get("filename") and row.get("recording_id") is not None]
 
 
 def _as_datetime(value: datetime | date | None) -> datetime | None:

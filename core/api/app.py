@@ -64,6 +64,7 @@ from core.errors import (
     ParameterError,
     ServerBusyError,
 )
+from core.jsonable import call_records
 
 log = logging.getLogger("callqa.api")
 T = TypeVar("T")
@@ -540,27 +541,6 @@ def ready_checks(state: ApiState) -> list[dict[str, str]]:
     return checks
 
 
-def _records(frame) -> list[dict[str, Any]]:
-    """Store rows as JSON-ready dicts (times ISO, NaN/NA as None, finding codes as a list)."""
-    import pandas as pd
-
-    out = []
-    for row in frame.to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
-                clean[key] = None
-            elif hasattr(value, "isoformat"):
-                clean[key] = value.isoformat()
-            elif hasattr(value, "item"):
-                clean[key] = value.item()
-            else:
-                clean[key] = value
-        clean["finding_codes"] = [c for c in (row.get("finding_codes") or "").split(",") if c]
-        out.append(clean)
-    return out
-
-
 # --- the app ---------------------------------------------------------------------------------
 def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
     """Build the API: open the store, load the models, wire the routes.
@@ -713,7 +693,7 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
         filters: dict[str, Any] = {
             "since": since, "until": until, "agent": agent, "campaign": campaign, "server": server, "carrier": carrier,
             "layout": layout, "finding": finding, "min_mos": min_mos, "max_mos": max_mos, "text": text}
-        rows = _records(list_calls(state.store, order=order, limit=limit, offset=offset, **filters))
+        rows = call_records(list_calls(state.store, order=order, limit=limit, offset=offset, **filters))
         return {"source": source, "count": len(rows), "total": count_calls(state.store, **filters), "calls": rows}
 
     app.include_router(router)

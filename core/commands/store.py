@@ -46,26 +46,6 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
-def _call_records(df) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    records = []
-    for row in df.to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for k, v in row.items():
-            if v is None or pd.isna(v):
-                clean[k] = None
-            elif hasattr(v, "isoformat"):
-                clean[k] = v.isoformat()
-            elif hasattr(v, "item"):
-                clean[k] = v.item()
-            else:
-                clean[k] = v
-        clean["finding_codes"] = [c for c in (row["finding_codes"] or "").split(",") if c]
-        records.append(clean)
-    return records
-
-
 @click.command("calls")
 @click.option("--json", "as_json", is_flag=True, help="Print the calls as one JSON array.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
@@ -87,7 +67,9 @@ def calls_cmd(ctx: click.Context, as_json: bool, limit: int) -> None:
         total = count_calls(store)
     finally:
         store.close()
-    records = _call_records(df)
+    from core.jsonable import call_records
+
+    records = call_records(df)
     if as_json:
         echo_json(records)
         return

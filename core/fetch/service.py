@@ -47,7 +47,8 @@ from core.fetch.locations import (
     safe_filename,
 )
 from core.fetch.sftp import SftpRoot, SftpSession
-from core.vicidial.lookup import get_recording, json_value
+from core.jsonable import json_value
+from core.vicidial.lookup import get_recording
 from core.vicidial.settings import RecordingAccess
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ from sqlalchemy import Date, case, cast, func, literal, select
 
 from core.config import Settings
 from core.errors import CallNotFoundError, StoreError
+from core.jsonable import json_value
 from core.llm.guardrails import (
     SqlLimits,
     SqlResult,
-    jsonable,
     run_mysql_readonly,
     run_postgres_readonly,
     run_sqlite_readonly,
@@ -113,7 +113,7 @@ class StoreCallReader:
     def _rows(self, stmt) -> list[dict[str, Any]]:
         try:
             with self.store.engine.connect() as conn:
-                return [{k: jsonable(v) for k, v in row.items()} for row in conn.execute(stmt).mappings()]
+                return [{k: json_value(v) for k, v in row.items()} for row in conn.execute(stmt).mappings()]
         except StoreError:
             raise
         except Exception as exc:  # SQLAlchemy/driver errors become one line
@@ -130,7 +130,7 @@ class StoreCallReader:
             raise StoreError(f"reading call {call_id} from {self.store.display_url} failed: {type(exc).__name__}") from None
         if row is None:
             raise CallNotFoundError(f"call {call_id} is not in the store {self.store.display_url}")
-        metadata = {name: jsonable(row[name]) for name in _META_COLUMNS if row[name] is not None}
+        metadata = {name: json_value(row[name]) for name in _META_COLUMNS if row[name] is not None}
         extra: dict[str, Any] = {}
         if row["metadata_json"]:
             try:
@@ -138,7 +138,7 @@ class StoreCallReader:
             except ValueError:
                 extra = {}
         for key, value in extra.items():
-            metadata.setdefault(str(key), jsonable(value))
+            metadata.setdefault(str(key), json_value(value))
         return StoredCall(call_id=call_id, analysis=json.loads(row["analysis_json"]), analysis_key=row["cache_key"],
                           metadata=metadata, recording_id=_recording_id(row["source_kind"], row["source_ref"], extra))
 

@@ -21,20 +21,18 @@ instructions:
 from __future__ import annotations
 
 import json
-import math
 import re
 import sqlite3
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from core.errors import QueryRefusedError, StoreError
+from core.jsonable import json_value
 
 # --- vocabulary --------------------------------------------------------------------------------
 #: Words that never appear in a read-only query we accept (writes, DDL, session and transaction
@@ -455,25 +453,6 @@ def _apply_limit(text: str, tokens: Sequence[_Token], max_rows: int) -> str:
 
 
 # --- result capping ----------------------------------------------------------------------------
-def jsonable(value: Any) -> Any:
-    """A database value as plain JSON (times as text, bytes decoded, NaN as None)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
-
-
 def cap_rows(sql: str, columns: Sequence[str], raw_rows: Sequence[Sequence[Any]], *, limits: SqlLimits,
              elapsed_s: float, tables: tuple[str, ...] = ()) -> SqlResult:
     """Apply the row and byte caps to fetched rows (``raw_rows`` may hold one row too many)."""
@@ -484,7 +463,7 @@ def cap_rows(sql: str, columns: Sequence[str], raw_rows: Sequence[Sequence[Any]]
         if len(rows) >= limits.max_rows:
             truncated = f"row cap {limits.max_rows}"
             break
-        row = {col: jsonable(v) for col, v in zip(columns, raw, strict=False)}
+        row = {col: json_value(v) for col, v in zip(columns, raw, strict=False)}
         size += len(json.dumps(row, ensure_ascii=False, default=str)) + 1
         if size > limits.max_bytes:
             truncated = f"byte cap {limits.max_bytes}"

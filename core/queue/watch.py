@@ -58,17 +58,10 @@ class Poll:
 
 
 def items_from_rows(rows: list[dict[str, Any]]) -> list[WorkItem]:
-    """Work items for ``recording_log`` rows (rows without a filename are not analysable)."""
-    from core.fetch.service import store_metadata
-    from core.scan import WorkItem
+    """Work items for ``recording_log`` rows (see :func:`core.scan.items_from_vicidial_rows`)."""
+    from core.scan import items_from_vicidial_rows
 
-    items = []
-    for row in rows:
-        if not row.get("filename") or row.get("recording_id") is None:
-            continue
-        items.append(WorkItem(call_id=str(row["filename"]), kind="vicidial", ref=str(row["recording_id"]),
-                              metadata=store_metadata(row)))
-    return items
+    return items_from_vicidial_rows(rows)
 
 
 def newest_recording_id(vicidial: ViciDialSettings) -> int:

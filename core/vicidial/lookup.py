@@ -13,20 +13,18 @@ or settings (:class:`~core.vicidial.settings.ViciDialSettings` or the whole
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.config import Settings
 from core.errors import CallNotFoundError, ParameterError
+from core.jsonable import json_records, json_value
 from core.vicidial.connection import ViciDialSession, connect
 from core.vicidial.settings import ViciDialSettings
 from core.vicidial.sql import (
@@ -294,30 +292,9 @@ def search_recordings(conn_or_settings: SessionSource, filters: LookupFilters | 
         return _frame(_search_rows(session, filters, limit=limit))
 
 
-def json_value(value: Any) -> Any:
-    """A database or pandas value as plain JSON (times as text, NULL/NaN/NaT as None)."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, (datetime, pd.Timestamp)):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
-
-
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a search result as JSON-ready dicts (times as ``YYYY-MM-DD HH:MM:SS``, NULL as None)."""
-    return [{k: json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return json_records(frame)
 
 
 def get_recording(settings: SessionSource, recording_id: int) -> dict[str, Any]:
