@@ -38,7 +38,12 @@ from core.store import open_store
 from tests.support.http_server import RecordingServer, recording_server
 from tests.support.redis_server import free_port
 from tests.support.shared import PROJECT_ROOT, in_ci
-from tests.support.vicidial_fixture import CORPUS_CONFERENCE, ViciDialFixture, vicidial_database
+from tests.support.vicidial_fixture import (
+    CORPUS_CONFERENCE,
+    ViciDialFixture,
+    config_sections,
+    vicidial_database,
+)
 
 VISIBILITY_S = 10  # a killed worker's call comes back after this long
 OUTCOME = re.compile(r"INFO/ForkPoolWorker-\d+\] (stored|cached|busy|failed|dead letter|retry) (\S+?):? .*"
@@ -346,18 +351,9 @@ def add_recording(vicidial: ViciDialFixture) -> None:
 def test_watcher_enqueues_new_recordings_and_dead_letters_unfetchable_ones(
         tmp_path, pg_url, redis_url, vicidial, http, workers, use_env, capsys):  # noqa: F811
     s = vicidial.settings
-    config = write_config(tmp_path / "callqa.toml", redis_url, extra=f"""
-[vicidial]
-host = "{s.host}"
-port = {s.port}
-user = "{s.user}"
-database = "{s.database}"
-
-[recordings]
-host_map = {{ "10.10.10.11" = "{http.netloc}", "10.10.10.12" = "127.0.0.1:{free_port()}" }}
-cache_dir = "{tmp_path / 'cache'}"
-connect_timeout_s = 1
-""")
+    config = write_config(tmp_path / "callqa.toml", redis_url, extra=config_sections(
+        vicidial, tmp_path / "cache", dialer_11=http.netloc, dialer_12=f"127.0.0.1:{free_port()}",
+        extra_recordings="connect_timeout_s = 1\n"))
     env = hermetic_env(tmp_path, config, pg_url, CALLQA_VICIDIAL_PASSWORD=s.password)
     use_env(env)
     open_store(pg_url).close()
@@ -409,17 +405,7 @@ connect_timeout_s = 1
 def test_watch_without_a_broker_analyses_in_process(tmp_path, vicidial, http, use_env, capsys):
     s = vicidial.settings
     config = tmp_path / "callqa.toml"
-    config.write_text(f"""
-[vicidial]
-host = "{s.host}"
-port = {s.port}
-user = "{s.user}"
-database = "{s.database}"
-
-[recordings]
-host_map = {{ "10.10.10.11" = "{http.netloc}", "10.10.10.12" = "{http.netloc}" }}
-cache_dir = "{tmp_path / 'cache'}"
-""")
+    config.write_text(config_sections(vicidial, tmp_path / "cache", dialer_11=http.netloc))
     store = tmp_path / "local.db"
     use_env(hermetic_env(tmp_path, config, str(store), CALLQA_VICIDIAL_PASSWORD=s.password))
     assert cli_main(["watch", "--once", "--no-quality", "--from-id", "9200002"]) == 0

@@ -16,7 +16,7 @@ from core.config import load_settings
 from core.services import ensure_analysis
 from core.store.store import open_store
 from tests.support.http_server import RecordingServer, recording_server
-from tests.support.vicidial_fixture import ViciDialFixture, vicidial_database
+from tests.support.vicidial_fixture import ViciDialFixture, config_sections, vicidial_database
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL = "20261107-080000_9828963560"
@@ -36,22 +36,9 @@ def http(corpus_dir: Path) -> Iterator[RecordingServer]:
 
 @pytest.fixture
 def config(tmp_path: Path, vicidial: ViciDialFixture, http: RecordingServer) -> Path:
-    s = vicidial.settings
     path = tmp_path / "callqa.toml"
-    path.write_text(f"""
-[vicidial]
-host = "{s.host}"
-port = {s.port}
-user = "{s.user}"
-database = "{s.database}"
-
-[recordings]
-host_map = {{ "10.10.10.11" = "{http.netloc}", "10.10.10.12" = "{http.netloc}" }}
-cache_dir = "{tmp_path / 'cache'}"
-
-[paths]
-data_dir = "{tmp_path / 'data'}"
-""")
+    path.write_text(config_sections(vicidial, tmp_path / "cache", dialer_11=http.netloc)
+                    + f'\n[paths]\ndata_dir = "{tmp_path / "data"}"\n')
     return path
 
 

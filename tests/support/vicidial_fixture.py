@@ -100,3 +100,21 @@ def vicidial_database(server: MariaDBServer | None = None) -> Iterator[ViciDialF
             connect_timeout_s=5.0, read_timeout_s=20.0, max_statement_time_s=10.0,
         )
         yield ViciDialFixture(server=server, database=name, settings=settings)
+
+
+def config_sections(fixture: ViciDialFixture, cache_dir: Path, *, dialer_11: str, dialer_12: str | None = None,
+                    extra_recordings: str = "") -> str:
+    """``[vicidial]`` and ``[recordings]`` of a callqa.toml pointing at the fixture database, with the
+    fixture's dialers 10.10.10.11/.12 mapped to test HTTP servers (``host:port``)."""
+    s = fixture.settings
+    return f"""
+[vicidial]
+host = "{s.host}"
+port = {s.port}
+user = "{s.user}"
+database = "{s.database}"
+
+[recordings]
+host_map = {{ "10.10.10.11" = "{dialer_11}", "10.10.10.12" = "{dialer_12 or dialer_11}" }}
+cache_dir = "{cache_dir}"
+{extra_recordings}"""
