@@ -76,6 +76,7 @@ class AnalysisConfig:
     # packet loss: dropouts inside speech
     packet_loss_min_events: int = 3
     packet_loss_min_per_min: float = 6.0
+    packet_loss_max_discontinuity: float = 1.6  # NISQA; concealed loss leaves no dropout to count
     # talk-over: overlap share of the quieter side's speech
     talk_over_min_share: float = 0.15
     talk_over_min_s: float = 1.0

@@ -189,19 +189,28 @@ def noisy(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
 
 
 def packet_loss(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
-    """Dropouts (lost or frozen packets) inside speech, confirmed by NISQA discontinuity if scored."""
+    """Dropouts (lost or frozen packets) inside speech; or, when the holes were concealed (filled
+    with noise or interpolated, so no dropout shows), a NISQA discontinuity below
+    ``packet_loss_max_discontinuity``."""
     d = m.dropouts
-    if d.events < cfg.packet_loss_min_events or d.events_per_min < cfg.packet_loss_min_per_min:
-        return []
-    first = min([*d.dropouts, *d.frozen], key=lambda i: i.start_s)
-    last = max([*d.dropouts, *d.frozen], key=lambda i: i.end_s)
-    detail = (f"{d.events} dropouts in {d.speech_s:.0f} s of speech ({d.events_per_min:.0f}/min, "
-              f"{d.loss_ratio:.1%} of speech lost)")
     q = m.quality
-    if q is not None:
-        detail += f"; NISQA discontinuity {q.scores.discontinuity:.2f}"
-    severity = "critical" if d.loss_ratio >= 0.05 else "warning"
-    return [Finding("packet_loss", leg, first.start_s, last.end_s, severity, detail)]
+    if d.events >= cfg.packet_loss_min_events and d.events_per_min >= cfg.packet_loss_min_per_min:
+        first = min([*d.dropouts, *d.frozen], key=lambda i: i.start_s)
+        last = max([*d.dropouts, *d.frozen], key=lambda i: i.end_s)
+        detail = (f"{d.events} dropouts in {d.speech_s:.0f} s of speech ({d.events_per_min:.0f}/min, "
+                  f"{d.loss_ratio:.1%} of speech lost)")
+        if q is not None:
+            detail += f"; NISQA discontinuity {q.scores.discontinuity:.2f}"
+        severity = "critical" if d.loss_ratio >= 0.05 else "warning"
+        return [Finding("packet_loss", leg, first.start_s, last.end_s, severity, detail)]
+    if q is not None and q.scores.discontinuity < cfg.packet_loss_max_discontinuity:
+        bad = [w for w in q.windows if w.scores.discontinuity < cfg.packet_loss_max_discontinuity] or list(q.windows)
+        return [Finding(
+            "packet_loss", leg, bad[0].start_s, bad[-1].end_s, "warning",
+            f"NISQA discontinuity {q.scores.discontinuity:.2f} (below {cfg.packet_loss_max_discontinuity:.1f}) with "
+            f"{d.events} visible dropouts: interruptions concealed by the network or the phone",
+        )]
+    return []
 
 
 def echo(tracks: Mapping[str, TrackMeasurements], results: Mapping[tuple[str, str], EchoResult | None],

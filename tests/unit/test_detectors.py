@@ -117,3 +117,20 @@ def test_talk_over_share_and_echo_suppression():
     brief = _track([Interval(0, 10), Interval(20, 30)])
     agent2 = _track([Interval(9.8, 19.9), Interval(40, 50)])
     assert talk_over({"caller": brief, "agent": agent2}, CFG, echo_legs=set()) == []
+
+
+def test_packet_loss_from_nisqa_discontinuity_when_no_dropout_shows():
+    from core.audio.findings import packet_loss
+    from core.results import QualityScores, QualityWindow, TrackQuality
+
+    def quality(dis: float) -> TrackQuality:
+        scores = QualityScores(mos=2.0, noisiness=3.5, discontinuity=dis, coloration=3.0, loudness=3.5)
+        return TrackQuality(scores, (QualityWindow(0, 10, scores, 6.0), QualityWindow(10, 20, scores, 5.0)), "t")
+
+    base = _track([Interval(0, 20)])
+    concealed = TrackMeasurements(base.stats, base.speech, base.levels, base.dropouts, 20.0, quality(1.4))
+    found = packet_loss("caller", concealed, CFG)
+    assert [(f.code, f.start_s, f.end_s) for f in found] == [("packet_loss", 0, 20)]
+    assert "discontinuity 1.40" in found[0].detail
+    fine = TrackMeasurements(base.stats, base.speech, base.levels, base.dropouts, 20.0, quality(3.9))
+    assert packet_loss("caller", fine, CFG) == []
