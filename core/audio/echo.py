@@ -47,23 +47,28 @@ def _energy(x: np.ndarray, spans: Sequence[tuple[int, int]]) -> float:
     return float(sum(np.dot(x[a:b].astype(np.float64), x[a:b].astype(np.float64)) for a, b in spans))
 
 
-def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, *, block: int = 16384) -> np.ndarray:
-    """``c[k] = sum_t y[t]·x[t-k]`` for k = 0..max_lag, by FFT over blocks of ``y``.
+def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, spans: Sequence[tuple[int, int]], *,
+                        block: int = 16384) -> np.ndarray:
+    """``c[k] = sum_t w[t]·y[t]·x[t-k]`` for k = 0..max_lag, where ``w`` is 1 inside ``spans``.
 
-    Blocks where ``y`` is all zero (the talker is silent) are skipped, so the cost follows the
-    talker's speech, not the call's length.
+    By FFT over blocks of ``y``; blocks outside every span (the talker is silent) are skipped,
+    so the cost follows the talker's speech, not the call's length, and nothing call-long is
+    allocated.
     """
     n = len(y)
     nfft = next_fast_len(block + max_lag, real=True)
     out = np.zeros(max_lag + 1)
     for a in range(0, n, block):
-        yb = y[a: a + block]
+        b = min(n, a + block)
+        yb = np.zeros(b - a)
+        for s0, s1 in spans:
+            lo, hi = max(s0, a), min(s1, b)
+            if hi > lo:
+                yb[lo - a: hi - a] = y[lo:hi]
         if not yb.any():
             continue
-        yb = yb.astype(np.float64)
-        lo = a - max_lag
         xs = np.zeros(len(yb) + max_lag)
-        src = x[max(lo, 0): a + len(yb)]
+        src = x[max(a - max_lag, 0): b]
         xs[len(xs) - len(src):] = src
         # y_block[i] · xs[i + max_lag - k] summed over i, for each k
         spec = rfft(xs, nfft) * np.conj(rfft(yb, nfft))
@@ -97,14 +102,11 @@ def measure_echo(
     # the echo of speech at t appears up to max_delay later: keep the target only during the
     # source's speech extended by that much, so the whole echo of every segment is in the sums
     tail = _spans(n, sr, source_speech, extend_s=max_delay_ms / 1000)
-    yw = np.zeros(n, dtype=np.float32)
-    for a, b in tail:
-        yw[a:b] = y[a:b]
     x_energy = _energy(x, _spans(n, sr, source_speech))
-    y_energy = _energy(yw, tail)
+    y_energy = _energy(y, tail)
     if x_energy <= 0 or y_energy <= 0:
         return None
-    cc = _lagged_correlation(yw, x, max_lag)  # cc[k] = sum_t yw[t] · x[t - k]
+    cc = _lagged_correlation(y, x, max_lag, tail)  # cc[k] = sum over the tail spans of y[t] · x[t - k]
     lags = np.arange(min_lag, max_lag + 1)
     r = cc[lags] / np.sqrt(x_energy * y_energy)
     k = int(np.argmax(r))

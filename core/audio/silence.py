@@ -17,6 +17,7 @@ import numpy as np
 from core.audio.io import AudioClip
 from core.results import Interval
 
+_BLOCK = 1 << 20
 # Encodings ffmpeg decodes to signed 16-bit samples (what silencedetect then sees).
 _S16_ENCODINGS = {"PCM_16", "ULAW", "ALAW", "GSM610", "PCM_U8", "PCM_S8", "IMA_ADPCM", "MS_ADPCM"}
 
@@ -40,14 +41,22 @@ def silent_mask(clip: AudioClip, *, noise_db: float) -> np.ndarray:
     if clip.encoding in _S16_ENCODINGS:
         limit = int(noise * 32767)  # C truncation to int16, as the filter does
         # the samples are whole multiples of 1/32768: |s| < limit  <=>  |x| < (limit - 0.5) / 32768
-        return np.abs(clip.samples) < np.float32((limit - 0.5) / 32768.0)
-    return np.abs(clip.samples) < noise
+        threshold = np.float32((limit - 0.5) / 32768.0)
+    else:
+        threshold = np.float32(noise)
+    x = clip.samples
+    mask = np.empty(x.size, dtype=bool)
+    for a in range(0, x.size, _BLOCK):  # no call-long |x| temporary
+        np.less(np.abs(x[a: a + _BLOCK]), threshold, out=mask[a: a + _BLOCK])
+    return mask
 
 
 def runs_of_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start (inclusive) and end (exclusive) indices of each run of True values."""
-    padded = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    if mask.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    change = np.flatnonzero(mask[1:] != mask[:-1]) + 1  # first index of each new run
+    edges = np.concatenate(([0] if mask[0] else [], change, [mask.size] if mask[-1] else [])).astype(np.int64)
     return edges[0::2], edges[1::2]
 
 

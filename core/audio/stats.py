@@ -21,17 +21,24 @@ def count_clipped(x: np.ndarray, *, full_scale: float, clip_level_db: float) -> 
     track was clipped before a gain change or format conversion (a G.711 call saved as PCM
     peaks at 32124/32768), in flat tops of at least 2 samples at the track's own peak
     (when that peak is within 1 dB of full scale)."""
-    mag = np.abs(x)
-    at_rail = mag >= full_scale * 10 ** (clip_level_db / 20)
-    peak = float(mag.max()) if mag.size else 0.0
-    if peak >= full_scale * 10 ** (-1 / 20):
-        top = mag >= peak * 0.9999
-        flat = top[1:] & top[:-1]  # neighbours both at the peak level
-        run = np.zeros_like(top)
-        run[1:] |= flat
-        run[:-1] |= flat
-        at_rail |= run
-    return int(np.count_nonzero(at_rail))
+    peak = float(max(x.max(), -x.min())) if x.size else 0.0
+    rail = full_scale * 10 ** (clip_level_db / 20)
+    flat_level = peak * 0.9999 if peak >= full_scale * 10 ** (-1 / 20) else None
+    count = 0
+    for a in range(0, x.size, _BLOCK):  # blockwise: no whole-track temporaries
+        mag = np.abs(x[max(0, a - 1): a + _BLOCK + 1])  # one sample of overlap for the neighbours
+        lo = 1 if a > 0 else 0
+        hi = lo + min(_BLOCK, x.size - a)
+        at_rail = mag >= rail
+        if flat_level is not None:
+            top = mag >= flat_level
+            flat = top[1:] & top[:-1]  # neighbours both at the peak level
+            run = np.zeros_like(top)
+            run[1:] |= flat
+            run[:-1] |= flat
+            at_rail |= run
+        count += int(np.count_nonzero(at_rail[lo:hi]))
+    return count
 
 
 def compute_stats(clip: AudioClip, *, clip_level_db: float = -0.1) -> TrackStats:

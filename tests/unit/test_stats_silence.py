@@ -90,3 +90,18 @@ def test_flat_tops_below_full_scale_count_as_clipping():
     assert st.clip_ratio > 0.2
     clean = tone(300, rms_dbfs=-6, duration_s=1.0, phase=0.3)  # peak -3 dBFS: no flat tops
     assert compute_stats(_clip(clean)).clipped_samples == 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000])
+def test_runs_of_true_on_random_masks(n: int, rng: np.random.Generator):
+    from core.audio.silence import runs_of_true
+
+    for _ in range(20):
+        mask = rng.random(n) < 0.5
+        starts, ends = runs_of_true(mask)
+        rebuilt = np.zeros(n, dtype=bool)
+        for a, b in zip(starts, ends, strict=True):
+            assert b > a and mask[a:b].all()
+            assert (a == 0 or not mask[a - 1]) and (b == n or not mask[b])
+            rebuilt[a:b] = True
+        assert np.array_equal(rebuilt, mask)
