@@ -29,10 +29,13 @@ $(STAMP)/venv: pyproject.toml
 	@# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	@# the speaker-embedding weights ship in this wheel; its own dependencies (librosa, webrtcvad) are not needed
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	@touch $@
 
 models: venv
 	@$(BIN)/python -m core.quality.manager install
+	@$(BIN)/python -W ignore -m core.audio.speakers install
 
 demo: setup
 	@$(BIN)/callqa demo build
