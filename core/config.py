@@ -89,6 +89,24 @@ class AnalysisConfig:
     poor_quality_mos: float = 2.0
     # stereo channel order: which leg the left channel holds
     stereo_left: str = "agent"
+    # mixed recordings (conference / mix-only): split into caller and agent sides
+    split_mixed_sides: bool = True
+    mix_vad_threshold: float = 0.5
+    mix_vad_min_speech_ms: int = 100
+    mix_vad_min_silence_ms: int = 100
+    mix_vad_onset_pad_ms: int = 100  # Silero marks speech late; the labels' onsets come earlier
+    mix_vad_rescue_margin_db: float = 12.0  # re-score stretches this far above the floor alone
+    diar_window_ms: int = 1000
+    diar_hop_ms: int = 500
+    diar_anchor_weight: float = 0.3
+    diar_voiceprint_match: float = 0.90  # centroid similarity above which one voice is the enrolled agent
+    diar_min_confidence: float = 0.5  # below: sides stay speaker_a / speaker_b
+    diar_conference_single_confidence: float = 0.6
+    mix_leg_gain_db: float = -6.02  # each leg's gain in a -all mix (sox -m of two legs halves each)
+    conference_leg_gain_db: float = 0.0  # a conference bridge sums its members at unity
+    mix_clip_min_ratio: float = 0.001  # side samples within 1 dB of the leg's rail in the mix
+    mix_gap_min_events: int = 5
+    mix_gap_min_per_min: float = 30.0  # abrupt holes per minute of a side's speech
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

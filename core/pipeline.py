@@ -12,23 +12,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from core import __version__
 from core.audio.dropouts import detect_dropouts
 from core.audio.echo import EchoResult, measure_echo
-from core.audio.findings import TrackMeasurements, detect_findings
+from core.audio.findings import TrackMeasurements, detect_findings, side_findings
+from core.audio.io import AudioClip
 from core.audio.layout import CallFiles, call_files_for, resolve_layout
 from core.audio.levels import measure_levels
+from core.audio.sides import leg_gain_db, measure_side, score_sides
 from core.audio.silence import detect_silence
 from core.audio.stats import compute_stats
-from core.audio.vad import SileroVAD, detect_speech, get_vad
+from core.audio.vad import SileroVAD, SpeechResult, detect_speech, get_vad
 from core.config import AnalysisConfig
-from core.results import CallAnalysis, LegResult
+from core.results import CallAnalysis, Interval, LegResult
 
 if TYPE_CHECKING:
+    from core.audio.diarize import SideSplit, VoiceContext
+    from core.audio.speakers import VoiceEncoder
     from core.quality.base import QualityModel
 
-ANALYSIS_VERSION = f"{__version__}+a1"
-STAGES = ("decode", "stats", "silence", "speech", "measure", "quality", "findings")
+ANALYSIS_VERSION = f"{__version__}+a2"
+STAGES = ("decode", "stats", "silence", "speech", "measure", "sides", "quality", "findings")
+MIXED_LAYOUTS = ("conference", "mixed")
 
 Progress = Callable[[str], None]
 
@@ -56,6 +63,8 @@ def analyze_call(
     quality_model: QualityModel | None = None,
     vad: SileroVAD | None = None,
     progress: Progress | None = None,
+    voices: VoiceContext | None = None,
+    encoder: VoiceEncoder | None = None,
 ) -> CallAnalysis:
     """Analyse one call.
 
@@ -73,6 +82,11 @@ def analyze_call(
         The VAD session; the process-wide one by default.
     progress : callable, optional
         Called with each stage name in :data:`STAGES` as it starts.
+    voices : VoiceContext, optional
+        The call's agent and the enrolled voiceprints, used to tell the agent's side of a mixed
+        recording (:mod:`core.audio.diarize`); without it sides are attributed only by layout.
+    encoder : VoiceEncoder, optional
+        The speaker-embedding model; the process-wide one by default (loaded only for mixes).
 
     Raises
     ------
@@ -116,15 +130,31 @@ def analyze_call(
             )
     clock.stop("measure")
 
-    quality: dict[str, tuple] = {leg: (None, "quality scoring disabled (--no-quality)") for leg in clips}
+    split = None
+    if resolved.layout in MIXED_LAYOUTS and cfg.split_mixed_sides and "mixed" in clips:
+        clock.start("sides")
+        split = _split_sides(clips["mixed"], resolved.layout, vad=vad or get_vad(), encoder=encoder, voices=voices,
+                             cfg=cfg)
+        gain = leg_gain_db(resolved.layout, cfg)
+        sides = {name: measure_side(clips["mixed"], split.segments[name], levels["mixed"].noise_db, gain)
+                 for name in split.names}
+        clock.stop("sides")
+
+    off = (None, "quality scoring disabled (--no-quality)")
+    quality: dict[str, tuple] = {leg: off for leg in clips}
+    side_quality: dict[str, tuple] = {name: off for name in (split.names if split else ())}
     if quality_model is not None:
         from core.quality.windows import score_tracks
 
         clock.start("quality")
-        quality = score_tracks(
-            quality_model, clips, {leg: speech[leg].segments for leg in clips},
+        scored = {leg: c for leg, c in clips.items() if split is None or leg != "mixed"}
+        quality.update(score_tracks(
+            quality_model, scored, {leg: speech[leg].segments for leg in scored},
             window_s=cfg.quality_window_s, hop_s=cfg.quality_hop_s, min_speech_s=cfg.quality_min_speech_s,
-        )
+        ))
+        if split is not None:
+            quality["mixed"] = (None, f"scored per side ({', '.join(split.names)})")
+            side_quality = score_sides(quality_model, clips["mixed"], split.segments, cfg)
         clock.stop("quality")
 
     clock.start("findings")
@@ -132,7 +162,19 @@ def analyze_call(
         leg: TrackMeasurements(stats[leg], speech[leg], levels[leg], dropouts[leg], c.duration_s, quality[leg][0])
         for leg, c in clips.items()
     }
-    findings = detect_findings(measurements, layout=resolved.layout, echo_results=echoes, cfg=cfg)
+    if split is None:
+        findings = detect_findings(measurements, layout=resolved.layout, echo_results=echoes, cfg=cfg)
+    else:
+        mix = clips["mixed"]
+        side_tracks = {
+            name: TrackMeasurements(
+                sides[name].stats, _side_speech(split.segments[name], mix.duration_s), sides[name].levels,
+                sides[name].dropouts, mix.duration_s, side_quality[name][0])
+            for name in split.names
+        }
+        findings = side_findings(side_tracks, measurements["mixed"], layout=resolved.layout,
+                                 single_talker=split.single_talker, attributed=split.attributed,
+                                 evidence=split.evidence, leg_gain_db=gain, cfg=cfg)
     clock.stop("findings")
 
     legs = {}
@@ -149,6 +191,24 @@ def analyze_call(
             source=resolved.sources.get(leg, str(c.path)), quality=quality[leg][0],
             quality_reason=quality[leg][1], extra=extra,
         )
+    warnings = list(resolved.warnings)
+    extra: dict = {}
+    if split is not None:
+        mix = clips["mixed"]
+        for name in split.names:
+            m = sides[name]
+            legs[name] = LegResult(
+                stats=m.stats, silences=[], speech=list(split.segments[name]),
+                speech_ratio=_side_speech(split.segments[name], mix.duration_s).speech_ratio,
+                sample_rate=mix.sample_rate, encoding=mix.encoding,
+                source=f"{resolved.sources.get('mixed', str(mix.path))}#{name}", quality=side_quality[name][0],
+                quality_reason=side_quality[name][1],
+                extra={"speech_level_db": _round(m.levels.speech_db), "noise_floor_db": _round(m.levels.noise_db),
+                       "snr_db": _round(m.levels.snr_db), "dropouts": m.dropouts.events, "side_of": "mixed"},
+            )
+        legs = {name: legs[name] for name in (*split.names, "mixed")}
+        warnings = [w for w in warnings if not w.startswith("mixed layout:")] + list(split.warnings)
+        extra["attribution"] = {**split.as_dict(), "voices": (voices.identity() if voices else "none")}
     clock.timings["total"] = time.perf_counter() - t0
     return CallAnalysis(
         call_id=resolved.call_id,
@@ -156,13 +216,29 @@ def analyze_call(
         duration_s=max(c.duration_s for c in clips.values()),
         legs=legs,
         findings=findings,
-        warnings=resolved.warnings,
+        warnings=warnings,
         config=cfg.as_dict(),
         timings_s=clock.timings,
         sources={role: str(p) for role, p in sorted(call.files.items())},
         version=ANALYSIS_VERSION,
         quality_model=f"{quality_model.name}-{quality_model.version}" if quality_model is not None else None,
+        extra=extra,
     )
+
+
+def _side_speech(segments: tuple[Interval, ...], duration_s: float) -> SpeechResult:
+    talk = sum(iv.duration_s for iv in segments)
+    return SpeechResult(tuple(segments), talk / duration_s if duration_s else 0.0, 0.01, np.zeros(0, np.float32))
+
+
+def _split_sides(mix: AudioClip, layout: str, *, vad: SileroVAD, encoder: VoiceEncoder | None,
+                 voices: VoiceContext | None, cfg: AnalysisConfig) -> SideSplit:
+    """The two sides of a mixed track (:mod:`core.audio.diarize`)."""
+    from core.audio.diarize import detect_mix_speech, diarize_mix
+    from core.audio.speakers import get_encoder
+
+    speech = detect_mix_speech(mix, vad=vad, cfg=cfg)
+    return diarize_mix(mix, speech, encoder=encoder or get_encoder(), voices=voices, layout=layout, cfg=cfg)
 
 
 def _round(value: float | None) -> float | None:

@@ -98,3 +98,67 @@ def detect_dropouts(
     f_starts, f_ends = runs_of_true(same)
     frozen = tuple(Interval(a * frame_s, b * frame_s) for a, b in zip(f_starts, f_ends, strict=True))
     return DropoutResult(tuple(dropouts), frozen, speech_s)
+
+
+def detect_mix_gaps(
+    clip: AudioClip,
+    speech: Sequence[Interval],
+    *,
+    sub_ms: float = 2.5,
+    drop_db: float = 18.0,
+    min_ms: float = 10.0,
+    max_ms: float = 400.0,
+    edge_db: float = 6.0,
+) -> DropoutResult:
+    """Holes left by lost packets in one talker's speech, as a mix (even a 16 kbit/s MP3) shows them.
+
+    In a mix, a packet lost on one leg while that talker speaks leaves a hole in the mix (the
+    other side is usually silent then). A low-rate MP3 smears the hole's digital silence, so
+    :func:`detect_dropouts`' absolute floor no longer applies; what survives is its shape: the
+    level falls by at least ``drop_db`` within 5 ms, stays that far below the level before for
+    ``min_ms`` to ``max_ms``, and comes back as abruptly, and the speech on both sides of it is
+    loud (within ``edge_db`` of the side's active level): a packet is lost in the middle of a
+    word, whereas speech decays over tens of milliseconds at the end of a sound, and even
+    synthetic speech that stops abruptly between words starts the next one softly.
+
+    Parameters
+    ----------
+    clip : AudioClip
+        The mix.
+    speech : sequence of Interval
+        One side's speech; only holes that start inside it count.
+    sub_ms : float
+        Resolution of the level track.
+
+    Returns
+    -------
+    DropoutResult
+        The holes as ``dropouts`` (``frozen`` is empty).
+    """
+    speech_s = float(sum(iv.duration_s for iv in speech))
+    step = int(round(sub_ms / 1000 * clip.sample_rate))
+    energy = frame_energy_db(clip.samples, clip.sample_rate, frame_s=sub_ms / 1000)
+    if energy.size < 8 or speech_s == 0:
+        return DropoutResult((), (), speech_s)
+    inside = interval_mask(speech, energy.size, sub_ms / 1000)
+    level = float(10 * np.log10(np.mean(10 ** (energy[inside] / 10)))) if inside.any() else 0.0
+    edge = 2  # sub-frames: a drop or a rise within 5 ms is abrupt
+    min_len, max_len = int(round(min_ms / sub_ms)), int(round(max_ms / sub_ms))
+    holes = []
+    i = edge
+    n = energy.size
+    while i < n - edge:
+        if inside[i] and energy[i - edge] - energy[i] >= drop_db:
+            before = float(energy[max(0, i - 4): i - edge + 1].max())
+            j = i
+            while j < n and j - i < max_len and energy[j] <= before - drop_db:
+                j += 1
+            if min_len <= j - i < max_len and j < n - edge:
+                after = float(energy[j: j + edge + 2].max())
+                loud = min(before, after) >= level - edge_db
+                if loud and after - energy[j - 1] >= 0.8 * drop_db and after - energy[i:j].max() >= 0.8 * drop_db:
+                    holes.append(Interval(i * step / clip.sample_rate, j * step / clip.sample_rate))
+                    i = j
+                    continue
+        i += 1
+    return DropoutResult(tuple(holes), (), speech_s)

@@ -9,7 +9,7 @@ mix-specific one-way pattern, dead air, clipping, low volume, noise and dropouts
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.audio.dropouts import DropoutResult
 from core.audio.echo import EchoResult
@@ -308,4 +308,95 @@ def detect_findings(
     if two_legs and not one_way:
         found += talk_over(tracks, cfg, echo_legs={f.leg for f in echoes if f.leg})
     order = {leg: i for i, leg in enumerate(LEG_ORDER)}
+    return sorted(found, key=lambda f: (f.start_s, order.get(f.leg or "", 9), f.code))
+
+
+# --- the two sides of a mixed recording ----------------------------------------------------------------
+def _mix_clipping(side: str, m: TrackMeasurements, cfg: AnalysisConfig, gain_db: float) -> list[Finding]:
+    st = m.stats
+    if st.clip_ratio < cfg.mix_clip_min_ratio or st.clipped_samples < cfg.clip_min_run:
+        return []
+    severity = "critical" if st.clip_ratio >= 0.01 else "warning"
+    return [Finding(
+        "clipping", side, 0.0, m.duration_s, severity,
+        f"{st.clipped_samples} samples ({st.clip_ratio:.2%}) of the {side}'s speech reach the leg's full scale in the "
+        f"mix ({gain_db:.0f} dBFS): the {side}'s audio was clipped before mixing",
+    )]
+
+
+def _mix_noisy(sides: Mapping[str, TrackMeasurements], present: Sequence[str], cfg: AnalysisConfig,
+               attributed: bool) -> list[Finding]:
+    """Low speech-to-noise on the sides. The background is shared in a mix: when both sides are
+    below the bound it is reported once, on the side whose speech stands out least (the caller's
+    when they are within 3 dB: headsets in a contact centre are quieter than customers' lines)."""
+    low = {s: sides[s].levels.snr_db for s in present if noisy(s, sides[s], cfg)}
+    if len(low) == 2:
+        a, b = sorted(low, key=lambda s: low[s] or 0.0)
+        if attributed and abs((low[a] or 0.0) - (low[b] or 0.0)) < 3.0:
+            a = "caller"
+        low = {a: low[a]}
+    found = []
+    for side in low:
+        f = noisy(side, sides[side], cfg)[0]
+        found.append(Finding(f.code, f.leg, f.start_s, f.end_s, f.severity,
+                             f.detail + "; in a mix the background sits under both talkers"))
+    return found
+
+
+def side_findings(
+    sides: Mapping[str, TrackMeasurements],
+    mixed: TrackMeasurements,
+    *,
+    layout: str,
+    single_talker: bool,
+    attributed: bool,
+    evidence: str,
+    leg_gain_db: float,
+    cfg: AnalysisConfig,
+) -> list[Finding]:
+    """Findings of a mixed recording split into two sides (:mod:`core.audio.diarize`).
+
+    The per-leg detectors run on each side with the mix's own bounds (``mix_*`` settings: a leg
+    is at ``leg_gain_db`` in the mix; holes and clipping are measured on the mix);
+    one-way audio comes from the split (one voice only), dead air and whole-track clipping stay
+    with the mixed track.
+    """
+    names = list(sides)
+    found: list[Finding] = []
+    missing: set[str] = set()
+    if single_talker:
+        if attributed:
+            talker = max(names, key=lambda s: sides[s].speech.speech_s)
+            other = next(s for s in names if s != talker)
+            missing.add(other)
+            found.append(Finding(
+                "one_way_audio", other, 0.0, mixed.duration_s, "critical",
+                f"no {other} audio: only the {talker} speaks in the mix ({sides[talker].speech.speech_s:.1f} s); {evidence}",
+            ))
+        else:
+            found += one_way_in_mix(MixedSpeech(mixed.speech.segments, mixed.duration_s), cfg, layout=layout)
+    else:
+        c, a = (sides[n].speech.speech_s for n in names)
+        total = c + a
+        for side, mine in zip(names, (c, a), strict=True):
+            if total > 0 and mine / total > cfg.imbalance_share:
+                found.append(Finding(
+                    "talk_imbalance", side, 0.0, mixed.duration_s, "info",
+                    f"the {side} holds {mine / total:.0%} of the speech ({mine:.0f} s of {total:.0f} s); a monologue, "
+                    "not one-way audio",
+                ))
+        found += dead_air([mixed.speech.segments], mixed.duration_s, cfg)
+    found += clipping("mixed", mixed, cfg)
+    present = [s for s in names if s not in missing and sides[s].speech.speech_s > 0]
+    side_cfg = replace(cfg, low_volume_speech_db=cfg.low_volume_speech_db + leg_gain_db,
+                       packet_loss_min_events=cfg.mix_gap_min_events,
+                       packet_loss_min_per_min=cfg.mix_gap_min_per_min)
+    for side in present:
+        m = sides[side]
+        found += _mix_clipping(side, m, cfg, leg_gain_db)
+        found += low_volume(side, m, side_cfg)
+        found += packet_loss(side, m, side_cfg)
+        found += poor_quality(side, m, cfg)
+    found += _mix_noisy(sides, present, cfg, attributed)
+    order = {leg: i for i, leg in enumerate((*LEG_ORDER, "speaker_a", "speaker_b"))}
     return sorted(found, key=lambda f: (f.start_s, order.get(f.leg or "", 9), f.code))

@@ -55,6 +55,12 @@ def test_silent_leg_has_no_mos_but_a_reason(scored):
     assert agent["quality"] is None and "speech" in agent["quality_reason"]
 
 
-def test_conference_mix_is_scored_as_one_track(scored):
+def test_conference_mix_is_scored_per_side(scored):
     legs = scored["conference"]["legs"]
-    assert set(legs) == {"mixed"} and legs["mixed"]["quality"]["mos"] > 2.0
+    sides = [name for name in legs if name != "mixed"]
+    assert len(sides) == 2 and all(legs[s]["quality"]["mos"] > 2.0 for s in sides)
+    assert legs["mixed"]["quality"] is None and "per side" in legs["mixed"]["quality_reason"]
+    # every window of a side lies on the call's time axis, inside the call
+    for s in sides:
+        for w in legs[s]["quality"]["windows"]:
+            assert 0 <= w["start_s"] < w["end_s"] <= scored["conference"]["duration_s"] + 1e-6
