@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "core.commands.doctor",
     "core.commands.queue",
     "core.commands.demo",
+    "core.commands.voices",
 )
 
 

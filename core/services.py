@@ -19,14 +19,14 @@ from core.results import CallAnalysis
 
 
 def analyze_source(settings: Settings, path: str | Path, *, layout: str | None = None,
-                   quality_model=None, progress=None) -> CallAnalysis:
+                   quality_model=None, progress=None, voices=None) -> CallAnalysis:
     """Analyse the call that the local recording ``path`` belongs to."""
     return analyze_path(path, cfg=settings.analysis, layout=layout, quality_model=quality_model,
-                        progress=progress)
+                        progress=progress, voices=voices)
 
 
 def analyze_recording_id(settings: Settings, recording_id: int, *, layout: str | None = None,
-                         quality_model=None, progress=None) -> CallAnalysis:
+                         quality_model=None, progress=None, voices=None) -> CallAnalysis:
     """Fetch a ViciDial recording by ``recording_log.recording_id`` and analyse it.
 
     The fetched files live in a temporary folder removed afterwards (the fetch cache keeps a
@@ -40,7 +40,7 @@ def analyze_recording_id(settings: Settings, recording_id: int, *, layout: str |
             progress("fetch")
         fetched = fetch_vicidial_recording(settings, recording_id, tmp)
         result = analyze_path(fetched.primary, cfg=settings.analysis, layout=layout,
-                              quality_model=quality_model, progress=progress)
+                              quality_model=quality_model, progress=progress, voices=voices)
     result.warnings[:0] = list(fetched.warnings)
     result.extra["vicidial"] = dict(fetched.metadata)
     return result

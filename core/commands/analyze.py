@@ -74,9 +74,11 @@ def load_quality_model(settings, enabled: bool):
 @click.option("--no-quality", is_flag=True, help="Skip NISQA speech-quality scoring.")
 @click.option("--recording-id", type=int, default=None,
               help="Fetch and analyse this ViciDial recording_log.recording_id instead of PATH.")
+@click.option("--agent", default=None,
+              help="ViciDial user of the call's agent: their voiceprint tells the agent's side of a mixed recording.")
 @click.pass_context
 def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_json: bool, no_quality: bool,
-                recording_id: int | None) -> None:
+                recording_id: int | None, agent: str | None) -> None:
     """Analyse one call: stats, silence gaps, speech, quality and findings per leg.
 
     PATH is any file of the call (NAME-in.wav, NAME-out.wav, NAME-all.mp3, a stereo file);
@@ -87,18 +89,22 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
       callqa analyze /var/spool/asterisk/monitorDONE/ORIG/20261107-080000_9828963560-in.wav
       callqa analyze call-all.mp3 --layout mixed --json
       callqa analyze --recording-id 9123456 --json
+      callqa analyze 20261107-080000_9828963560-all.mp3 --agent 6001 --json
     """
+    from core.commands.voices import voice_context_for
     from core.services import analyze_recording_id, analyze_source
 
     settings = settings_from(ctx)
     if (path is None) == (recording_id is None):
         raise click.UsageError("give either PATH or --recording-id")
+    voices = voice_context_for(ctx, agent)
     model = load_quality_model(settings, not no_quality)
     if recording_id is not None:
-        result: CallAnalysis = analyze_recording_id(settings, recording_id, layout=layout, quality_model=model)
+        result: CallAnalysis = analyze_recording_id(settings, recording_id, layout=layout, quality_model=model,
+                                                    voices=voices)
     else:
         assert path is not None
-        result = analyze_source(settings, path, layout=layout, quality_model=model)
+        result = analyze_source(settings, path, layout=layout, quality_model=model, voices=voices)
     data = result.as_dict()
     if as_json:
         echo_json(data)

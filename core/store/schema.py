@@ -86,6 +86,10 @@ calls = Table(
     Column("dead_air_s", Float, nullable=False),
     Column("one_way", Integer, nullable=False),  # 1 when a one_way_audio finding exists
     Column("n_warnings", Integer, nullable=False),
+    # mixed recordings: how the two sides were attributed (core.audio.diarize)
+    Column("attribution", String(16), nullable=True),  # voiceprint | heuristic | manual | none
+    Column("attribution_confidence", Float, nullable=True),
+    Column("voice_key", String(128), nullable=True),  # the voiceprints the split used (cache check)
     # provenance
     Column("analysis_version", String(64), nullable=False),
     Column("quality_model", String(64), nullable=True),
@@ -301,6 +305,29 @@ task_attempts = Table(
     Column("call_id", CALL_ID, nullable=False),
     Column("attempts", Integer, nullable=False),  # deliveries started without a clean end (worker deaths + 1)
     Column("updated_at", DateTime, nullable=False),
+)
+
+voiceprints = Table(
+    "voiceprints",
+    metadata,
+    Column("user", String(100), primary_key=True),  # vicidial_users.user
+    Column("model", String(64), nullable=False),  # the speaker-embedding model the vector belongs to
+    Column("vector_json", Text, nullable=False),  # the unit embedding, a JSON list of floats
+    Column("speech_s", Float, nullable=False),  # seconds of speech behind it (weight of a refresh)
+    Column("recordings", Integer, nullable=False),  # recordings merged into it
+    Column("origin", String(16), nullable=False),  # enrolled (by hand) | auto (agent legs) | manual (a marked side)
+    Column("sources_json", Text, nullable=True),  # the last few recordings it was refreshed from
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+side_overrides = Table(
+    "side_overrides",
+    metadata,
+    Column("call_id", CALL_ID, primary_key=True),  # kept when the call is analysed again
+    Column("agent_start_s", Float, nullable=False),  # first speech of the side an analyst marked as the agent
+    Column("set_by", String(200), nullable=True),
+    Column("set_at", DateTime, nullable=False),
 )
 
 #: Child tables of a call's analysis, deleted and rewritten when the analysis is replaced.
