@@ -395,7 +395,7 @@ def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | N
 
     common = {"layout": request.layout, "quality_model": model}
     if path is not None:
-        return ensure_analysis(state.settings, state.store, path=path, **common)
+        return ensure_analysis(state.settings, state.store, path=path, roots=state.roots, **common)
     if request.url is not None:
         with run_tmp_dir(state.settings, "api-url") as tmp:
             local = _fetch_url(state.settings, request.url, tmp)
