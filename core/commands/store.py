@@ -10,11 +10,12 @@ import click
 from core.commands.common import echo_json, settings_from, store_url_from
 
 
-def _open(ctx: click.Context, *, migrate: bool = True):
-    from core.store.store import open_store
+def _open(ctx: click.Context):
+    """The store for reading: read-only when its schema is current (works on a read-only filesystem)."""
+    from core.store.store import open_reader
 
     settings = settings_from(ctx)
-    return open_store(store_url_from(ctx, settings), migrate=migrate)
+    return open_reader(store_url_from(ctx, settings))
 
 
 @click.command("migrate")

@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from core.errors import QueryRefusedError, StoreError
 from core.jsonable import json_value
@@ -509,10 +508,11 @@ def open_sqlite_readonly(path: str | Path, *, allowed_tables: Iterable[str], lim
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"store {p} does not exist")
-    uri = f"file:{quote(str(p.resolve()))}?mode=ro"
+    from core.store.engine import connect_sqlite_readonly
+
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=limits.timeout_s, check_same_thread=False,
-                               isolation_level=None)
+        conn = connect_sqlite_readonly(p.resolve(), timeout_s=limits.timeout_s)
+        conn.isolation_level = None
         conn.execute("PRAGMA query_only = ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(1_000_000, limits.max_bytes * 4))
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
