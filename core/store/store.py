@@ -136,8 +136,17 @@ def open_reader(url: str) -> ResultStore:
     return open_store(url)
 
 
-def migrate_store(url: str) -> tuple[str, str | None, str]:
+def migrate_store(url: str, *, sql_role_tables=None, role_status: list | None = None) -> tuple[str, str | None, str]:
     """Apply pending migrations to the store at ``url``.
+
+    Parameters
+    ----------
+    url : str
+        The store.
+    sql_role_tables : iterable of str, optional
+        On PostgreSQL, also create or update the chat's read-only role for these tables
+        (:func:`core.store.sqlrole.ensure_sql_role`); its :class:`~core.store.sqlrole.RoleStatus`
+        is appended to ``role_status``.
 
     Returns
     -------
@@ -150,6 +159,12 @@ def migrate_store(url: str) -> tuple[str, str | None, str]:
     check_connection(engine, display_url=display)
     with ResultStore(engine, display_url=display) as store:
         before, after = store.migrate()
+        if sql_role_tables is not None:
+            from core.store.sqlrole import ensure_sql_role
+
+            status = ensure_sql_role(engine, sql_role_tables)
+            if role_status is not None:
+                role_status.append(status)
     return display, before, after
 
 
