@@ -29,7 +29,10 @@ DEFAULT_MAX_DURATION_S = 2 * 3600.0  # ViciDial caps recordings at 60 min by def
 # expands to 14/13-bit linear values: mu-law peaks at 32124, A-law at 32256 (ITU-T G.711).
 _FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
 _PCM_SUBTYPES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
-_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS"}
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+#: Lossy decoders overshoot full scale on loud material by a few dB; such overshoot is clipped
+#: without a warning, anything beyond this magnitude (damaged frames) with one.
+_LOSSY_OVERSHOOT = {"MPEG_LAYER_I": 2.0, "MPEG_LAYER_II": 2.0, "MPEG_LAYER_III": 2.0, "VORBIS": 2.0, "OPUS": 2.0}
 #: A decoded stream this much shorter than its header declares is reported as truncated
 #: (MP3 encoder delay and padding, and a GSM block, stay far below it).
 TRUNCATION_MIN_S = 0.1
@@ -269,10 +272,13 @@ def load_audio(
         raise InvalidAudioError(
             f"{p}: {data.shape[0] / sr / 3600:.1f} h long, over the {max_duration_s / 3600:g} h limit"
         )
+    if not np.isfinite(data).all():  # before anything computes with them (no RuntimeWarning either)
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise InvalidAudioError(f"{p}: contains {bad} non-finite samples (NaN or infinity)")
     warnings: list[str] = []
     declared_s = _declared_duration(p, info, data.shape[0], warnings)
-    if info.subtype in _FLOAT_SUBTYPES:
-        data = _clip_float(p, data, warnings)
+    if info.subtype in _FLOAT_SUBTYPES or info.subtype in _LOSSY_OVERSHOOT:
+        data = _clip_float(p, data, warnings, quiet_up_to=_LOSSY_OVERSHOOT.get(info.subtype, 1.0))
     decoder = summarize(noise)
     if decoder:
         warnings.append(f"{escape_text(p.name)}: {decoder}; parts of the audio may be damaged")
@@ -310,15 +316,20 @@ def _declared_duration(p: Path, info: sf._SoundFileInfo, decoded: int, warnings:
     return round(declared_s, 3)
 
 
-def _clip_float(p: Path, data: np.ndarray, warnings: list[str]) -> np.ndarray:
-    """Float samples clipped to [-1, 1] with a warning; NaN and infinities are left for validation."""
+def _clip_float(p: Path, data: np.ndarray, warnings: list[str], *, quiet_up_to: float = 1.0) -> np.ndarray:
+    """Samples clipped to [-1, 1], with a warning when one exceeded ``quiet_up_to``.
+
+    NaN and infinities are left for :func:`validate_samples` to refuse.
+    """
     hi, lo = float(data.max()), float(data.min())
     if not (np.isfinite(hi) and np.isfinite(lo)) or (hi <= 1.0 and lo >= -1.0):
         return data
     beyond = int(np.count_nonzero(data > 1.0) + np.count_nonzero(data < -1.0))
     np.clip(data, -1.0, 1.0, out=data)
+    if max(hi, -lo) <= quiet_up_to:
+        return data
     warnings.append(
-        f"{escape_text(p.name)}: {beyond} float sample{'s' if beyond != 1 else ''} beyond full scale "
+        f"{escape_text(p.name)}: {beyond} sample{'s' if beyond != 1 else ''} beyond full scale "
         f"(largest magnitude {max(hi, -lo):.3g}) clipped to ±1"
     )
     return data
