@@ -306,6 +306,8 @@ def _check_calls(tokens: Sequence[_Token], dialect: str) -> None:
     functions, types = ALLOWED_FUNCTIONS[dialect], ALLOWED_TYPES[dialect]
     cast_as: set[int] = set()  # indices of the AS inside CAST(... AS type)
     for i, tok in enumerate(tokens):
+        if tok.kind == "string" and i + 1 < len(tokens) and tokens[i + 1].kind == "string":
+            raise _refuse("adjacent string literals are not allowed (MySQL joins them, a filter-evasion trick)")
         if tok.kind not in ("word", "qident"):
             continue
         name = tok.text.upper()
@@ -316,8 +318,10 @@ def _check_calls(tokens: Sequence[_Token], dialect: str) -> None:
             if name not in types:
                 raise _refuse(f"cast to {tok.raw[:40]!r} is not allowed (number, text, boolean, date and time types only)")
             continue
-        if nxt is not None and nxt.kind == "string" and dialect == "postgresql" and name not in types \
-                and not (tok.kind == "word" and name in LITERAL_PREFIX_KEYWORDS):
+        # PostgreSQL reads `name 'text'` as a typed literal (the type's input function runs);
+        # a quoted name before a string is never needed in any dialect
+        if nxt is not None and nxt.kind == "string" and name not in types and (
+                tok.kind == "qident" or (dialect == "postgresql" and name not in LITERAL_PREFIX_KEYWORDS)):
             raise _refuse(f"typed literal {tok.raw[:40]} '...' is not allowed")
         if not _is_op(nxt, "("):
             continue
