@@ -57,6 +57,7 @@ lint: venv
 
 bench: setup
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.api_bench
 
 clean:
 	rm -rf $(STAMP) test-artifacts bench/results
