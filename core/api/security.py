@@ -85,7 +85,7 @@ class AccessLogRedactor(logging.Filter):
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
             try:
-                status = int(args[4])
+                status = int(str(args[4]))
             except (TypeError, ValueError):
                 status = 500
             record.args = (args[0], args[1], redact_target(args[2], status), args[3], args[4])

@@ -100,7 +100,7 @@ def native_stderr(enabled: bool = True) -> Iterator[list[str]]:
             except OSError:
                 text = ""
             sink.close()
-    foreign = []
+    foreign: list[str] = []
     for line in text.splitlines():
         if not line.strip():
             continue
