@@ -9,12 +9,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv models run demo test test-fast lint bench clean help
+.PHONY: setup system venv models run demo test test-fast fuzz lint bench clean help
 
 help:
 	@echo "make run    - set up, build the demo store and start the dashboard on http://$(HOST):$(PORT)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make bench  - run the benchmarks (bench/README.md)"
+	@echo "make fuzz   - the recording fuzz suite with 3,000 mutated recordings (make test runs 320)"
 
 setup: system venv models
 
@@ -50,11 +51,16 @@ test: setup
 test-fast: venv
 	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
+FUZZ_CASES ?= 3000
+fuzz: setup
+	CALLQA_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_fuzz_recordings.py $(PYTEST_ARGS)
+
 lint: venv
 	$(BIN)/ruff check core ui pages tests bench app.py
 
 bench: setup
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.api_bench
 
 clean:
 	rm -rf $(STAMP) test-artifacts bench/results

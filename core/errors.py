@@ -9,14 +9,51 @@ problem, and never contain secrets.
 
 from __future__ import annotations
 
+import unicodedata
+
+#: Characters that could break a one-line message or drive a terminal: C0/C1 controls (newline,
+#: escape...), DEL, line/paragraph separators and the bidirectional overrides (Trojan Source).
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def escape_text(text: str) -> str:
+    """``text`` with every control, separator or bidi character written as a visible escape.
+
+    File names come from outside (a recording folder, a ViciDial row, an API request); a newline,
+    an ANSI escape sequence or a right-to-left override in one must neither split the CLI's one
+    error line nor reach the terminal as is. ``a\nb`` becomes ``a\\nb``, ESC becomes ``\\x1b``.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() and ch not in _BIDI:
+            out.append(ch)
+        elif ch == " ":
+            out.append(ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif unicodedata.category(ch) in ("Zs",):  # visible as a blank: keep
+            out.append(ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+    return "".join(out)
+
 
 class CallQAError(Exception):
-    """Root of every callqa error. ``exit_code`` is what the CLI exits with."""
+    """Root of every callqa error. ``exit_code`` is what the CLI exits with.
+
+    The message is escaped on construction (:func:`escape_text`): whatever file name or value
+    it quotes, it stays one printable line in the CLI, the API, the dashboard and the store.
+    """
 
     exit_code: int = 1
     http_status: int = 500
 
     def __init__(self, message: str) -> None:
+        message = escape_text(str(message))
         super().__init__(message)
         self.message = message
 

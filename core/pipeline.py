@@ -185,6 +185,8 @@ def analyze_call(
             "snr_db": _round(levels[leg].snr_db),
             "dropouts": dropouts[leg].events,
         }
+        if c.declared_duration_s is not None:  # a truncated stream: what its header promised
+            extra["declared_duration_s"] = c.declared_duration_s
         legs[leg] = LegResult(
             stats=stats[leg], silences=list(silences[leg].silences), speech=list(speech[leg].segments),
             speech_ratio=speech[leg].speech_ratio, sample_rate=c.sample_rate, encoding=c.encoding,

@@ -65,7 +65,7 @@ def _quality_id(quality_model) -> str | None:
 def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None, recording_id: int | None = None,
                     layout: str | None = None, quality_model=None, progress=None,
                     force: bool = False, source_kind: str = "folder",
-                    source_ref: str | None = None) -> tuple[dict, bool]:
+                    source_ref: str | None = None, roots=None) -> tuple[dict, bool]:
     """The analysis of one call from the store, or analysed now and stored.
 
     Exactly one of ``path`` (a local recording; its siblings are found by ViciDial naming) or
@@ -73,6 +73,8 @@ def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None
     when its cache key still matches (same bytes, thresholds, versions); for ViciDial recordings,
     also without refetching while it is younger than ``[scan] remote_ttl_s``. ``source_kind`` and
     ``source_ref`` say where a ``path`` came from when it is a temporary copy (e.g. a URL).
+    ``roots`` (resolved folders) confines every file of a ``path``'s call, symlinks followed
+    (:func:`core.audio.layout.call_files_for`): the API's and the dashboard's allowed folders.
 
     Returns
     -------
@@ -89,7 +91,7 @@ def ensure_analysis(settings: Settings, store, *, path: str | Path | None = None
     cfg = settings.analysis
     qid = _quality_id(quality_model)
     if path is not None:
-        call = call_files_for(path)
+        call = call_files_for(path, roots=roots)
         key = cache_key(call, cfg, qid, layout=layout)
         if not force and store.cached(call.call_id, key):
             return store.get_analysis(call.call_id), True

@@ -435,8 +435,9 @@ def analyse_call(*, path: Path | None = None, recording_id: int | None = None, p
     from core.services import ensure_analysis
 
     get_vad()  # loaded once per process, with a spinner the first time
+    roots = tuple(allowed_folders()) if path is not None else None  # every file of the call, symlinks followed
     doc, was_cached = ensure_analysis(get_settings(), get_store(), path=path, recording_id=recording_id,
-                                      quality_model=_quality_model_or_none(), progress=progress)
+                                      quality_model=_quality_model_or_none(), progress=progress, roots=roots)
     if not was_cached:
         clear_store_queries()
     return doc, was_cached

@@ -27,7 +27,9 @@ environment (``/etc/callqa/secrets.env`` under systemd), not in callqa.toml.
   demo recordings);
 - ``quality``: load NISQA at start and score speech quality unless a request says
   ``"quality": false`` (true);
-- ``docs``: serve ``/docs`` and ``/openapi.json`` without a key (true; they hold no data);
+- ``docs``: serve ``/docs`` and ``/openapi.json`` without a key (false: the Swagger UI page
+  loads its scripts from a public CDN, which a locked-down site cannot reach, and the schema
+  is not needed in production; the same schema is in the repository's tests and README);
 - ``root_path`` [``CALLQA_API_ROOT_PATH``]: the prefix a reverse proxy serves the API under,
   e.g. ``/api`` ("");
 - ``forwarded_allow_ips``: proxies whose ``X-Forwarded-*`` headers are trusted (127.0.0.1).
@@ -76,7 +78,7 @@ class ApiSettings:
     max_body_bytes: int = 64 * 1024
     allowed_roots: tuple[str, ...] = ()
     quality: bool = True
-    docs: bool = True
+    docs: bool = False
     root_path: str = ""
     forwarded_allow_ips: str = "127.0.0.1"
 

@@ -39,6 +39,8 @@ from core import __version__
 from core.api import ApiSettings
 from core.api.metrics import ApiMetrics, error_reason
 from core.api.schemas import (
+    MAX_DB_INT,
+    MAX_OFFSET,
     AiAnalyzeRequest,
     AiAnalyzeResponse,
     AnalysisDoc,
@@ -54,7 +56,15 @@ from core.api.schemas import (
     ReadyCheck,
     ReadyResponse,
 )
-from core.api.security import API_KEY_HEADER, api_key_scheme, check_path, key_matches, require_api_key
+from core.api.security import (
+    API_KEY_HEADER,
+    api_key_scheme,
+    check_path,
+    install_access_log_redactor,
+    key_matches,
+    require_api_key,
+    secret_query_parameters,
+)
 from core.config import Settings
 from core.errors import (
     CallNotFoundError,
@@ -134,6 +144,10 @@ class WorkLimiter:
         self._semaphore = asyncio.Semaphore(slots)
         self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="callqa-work")
         self._waiting = 0
+        # admitted = running + waiting, counted when run() is entered: a burst arriving in one
+        # event-loop turn is counted before any of its acquire() calls has run (the semaphore's
+        # own state would still say "free" to all of them)
+        self._admitted = 0
 
     def _busy(self, why: str) -> ServerBusyError:
         self.metrics.rejected.inc()
@@ -146,16 +160,23 @@ class WorkLimiter:
         Raises
         ------
         ServerBusyError
-            The queue is full, or no slot freed up within ``timeout_s``.
+            ``slots`` jobs run and ``max_queue`` wait already, or no slot freed up within
+            ``timeout_s``.
         """
-        if self._semaphore.locked() and self._waiting >= self.max_queue:
-            raise self._busy(f"{self.slots} analyses running and {self._waiting} waiting ([api] max_queue)")
+        if self._admitted >= self.slots + self.max_queue:
+            running = min(self._admitted, self.slots)
+            raise self._busy(f"{running} analyses running and {self._admitted - running} waiting ([api] max_queue)")
+        self._admitted += 1
         self._waiting += 1
         self.metrics.waiting.set(self._waiting)
         try:
             await asyncio.wait_for(self._semaphore.acquire(), timeout=self.timeout_s)
         except TimeoutError:
+            self._admitted -= 1
             raise self._busy(f"no work slot freed up within {self.timeout_s:g} s") from None
+        except BaseException:
+            self._admitted -= 1
+            raise
         finally:
             self._waiting -= 1
             self.metrics.waiting.set(self._waiting)
@@ -169,6 +190,7 @@ class WorkLimiter:
         return await asyncio.shield(future)
 
     def _release(self) -> None:
+        self._admitted -= 1
         self.metrics.inflight.dec()
         self._semaphore.release()
 
@@ -257,6 +279,7 @@ def _route_path(scope: Scope) -> str:
 class Guard:
     """ASGI middleware in front of every route.
 
+    0. A query string carrying a key-like parameter is refused (400), whatever the path.
     1. Requests other than ``/health``, ``/metrics`` (and the docs when enabled) need the API
        key; without it the answer is 401 before the body is read.
     2. The body is read up to ``max_body_bytes`` (refused early from ``Content-Length``) and
@@ -301,6 +324,11 @@ class Guard:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope)
         config = self.state.config
+        secrets_in_url = secret_query_parameters(scope.get("query_string", b""))
+        if secrets_in_url:  # refused outright, key or not: URLs end up in logs and histories
+            await error_response(400, "bad_request", f"send the API key in the {API_KEY_HEADER} header; "
+                                 "credentials in the URL are refused")(scope, receive, send)
+            return
         if path not in self.public and config.api_key:
             presented = _header(scope, b"x-api-key")
             if not key_matches(presented, config.api_key):
@@ -395,7 +423,7 @@ def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | N
 
     common = {"layout": request.layout, "quality_model": model}
     if path is not None:
-        return ensure_analysis(state.settings, state.store, path=path, **common)
+        return ensure_analysis(state.settings, state.store, path=path, roots=state.roots, **common)
     if request.url is not None:
         with run_tmp_dir(state.settings, "api-url") as tmp:
             local = _fetch_url(state.settings, request.url, tmp)
@@ -504,9 +532,10 @@ def ready_checks(state: ApiState) -> list[dict[str, str]]:
             status, detail = "fail", str(exc)
         checks.append({"name": name, "status": status, "detail": detail})
 
+    # states, not locations: file paths and store URLs stay in `callqa doctor` on the machine itself
     def store() -> tuple[str, str]:
         state.store.check_schema()
-        return "ok", f"{state.store.display_url} (schema {state.store.revision()})"
+        return "ok", f"{state.store.dialect} store reachable, schema current ({state.store.revision()})"
 
     def weights() -> tuple[str, str]:
         from core.quality.manager import WEIGHTS_SHA256, sha256_of, weights_path
@@ -517,8 +546,9 @@ def ready_checks(state: ApiState) -> list[dict[str, str]]:
         try:
             ok = sha256_of(path) == WEIGHTS_SHA256
         except OSError as exc:
-            return "fail", f"{path}: cannot be read ({exc.strerror})"
-        return ("ok", f"{path} (sha256 ok)") if ok else ("fail", f"{path}: sha256 mismatch (corrupt or replaced)")
+            return "fail", f"NISQA weights cannot be read ({exc.strerror})"
+        return ("ok", "NISQA weights present (sha256 ok)") if ok else (
+            "fail", "NISQA weights: sha256 mismatch (corrupt or replaced)")
 
     def vicidial() -> tuple[str, str]:
         from core.vicidial import ViciDialSettings, connect
@@ -528,7 +558,7 @@ def ready_checks(state: ApiState) -> list[dict[str, str]]:
             return "skipped", "not configured (folders and URLs only)"
         with connect(vs) as session:
             flavor = session.flavor
-        return "ok", f"{vs.address} reachable ({flavor}, read-only session)"
+        return "ok", f"reachable ({flavor}, read-only session)"
 
     def claude() -> tuple[str, str]:
         claude_settings = state.llm.claude
@@ -591,6 +621,7 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
         default_response_class=SafeJSONResponse,
     )
     app.state.api = state
+    install_access_log_redactor()  # uvicorn's access log: no query string of a refused request, no secrets
     _install_error_handlers(app)
     app.add_middleware(Guard, state=state)
 
@@ -653,7 +684,7 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
         agent: Annotated[str | None, Query(max_length=40)] = None,
         campaign: Annotated[str | None, Query(max_length=40)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, description="Store only.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Store only.")] = 0,
         server: Annotated[str | None, Query(max_length=64, description="Store only: server_ip.")] = None,
         carrier: Annotated[str | None, Query(max_length=64, description="Store only.")] = None,
         layout: Annotated[str | None, Query(max_length=20, description="Store only.")] = None,
@@ -665,9 +696,9 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
                          Query(description="Store only.")] = "newest",
         phone: Annotated[str | None, Query(max_length=40, description="ViciDial only.")] = None,
         ingroup: Annotated[str | None, Query(max_length=40, description="ViciDial only.")] = None,
-        lead_id: Annotated[int | None, Query(ge=0, description="ViciDial only.")] = None,
+        lead_id: Annotated[int | None, Query(ge=0, le=MAX_DB_INT, description="ViciDial only.")] = None,
         uniqueid: Annotated[str | None, Query(max_length=64, description="ViciDial only.")] = None,
-        recording_id: Annotated[int | None, Query(ge=0, description="ViciDial only.")] = None,
+        recording_id: Annotated[int | None, Query(ge=0, le=MAX_DB_INT, description="ViciDial only.")] = None,
         status: Annotated[str | None, Query(max_length=20, description="ViciDial only: disposition.")] = None,
         direction: Annotated[Literal["outbound", "inbound", "unlinked"] | None,
                              Query(description="ViciDial only.")] = None,

@@ -18,6 +18,11 @@ Layout = Literal["channel", "conference", "stereo", "mixed"]
 assert set(Layout.__args__) == set(LAYOUTS)  # type: ignore[attr-defined]
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,254}$"
+#: Every integer a request may carry is bounded: ids fit a signed 64-bit column (SQLite,
+#: PostgreSQL BIGINT, MySQL) and an offset stays far below anything a store could hold, so no
+#: value can overflow a driver (a 500 that also dropped the keep-alive connection).
+MAX_DB_INT = 2**63 - 1
+MAX_OFFSET = 1_000_000_000
 
 
 class _Strict(BaseModel):
@@ -65,7 +70,7 @@ class LookupKeys(_Strict):
     """ViciDial search keys that must match exactly one recording (``callqa lookup`` semantics)."""
 
     uniqueid: str | None = Field(None, max_length=64, description="Asterisk uniqueid of the call.")
-    lead_id: int | None = Field(None, ge=0)
+    lead_id: int | None = Field(None, ge=0, le=MAX_DB_INT)
     phone: str | None = Field(None, max_length=40, description="Customer number in any spelling.")
     agent: str | None = Field(None, max_length=40, description="ViciDial user id of the agent.")
     campaign: str | None = Field(None, max_length=40)
@@ -91,7 +96,7 @@ class AnalyzeRequest(_Strict):
                              examples=["/var/lib/callqa/demo/recordings/20261124-090000_3125550101-in.wav"])
     url: str | None = Field(None, max_length=2048,
                             description="http(s) URL of a recording on a host in [recordings] allowed_hosts.")
-    recording_id: int | None = Field(None, ge=0, description="ViciDial recording_log.recording_id.")
+    recording_id: int | None = Field(None, ge=0, le=MAX_DB_INT, description="ViciDial recording_log.recording_id.")
     lookup: LookupKeys | None = None
     layout: Layout | None = Field(None, description="Force the layout instead of detecting it.")
     quality: bool | None = Field(None, description="Score NISQA speech quality (default: [api] quality).")

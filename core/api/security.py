@@ -9,18 +9,27 @@
   refuse any address other than loopback (``127.0.0.1``, ``::1``, ``localhost``). Behind nginx
   the API is still reachable from outside through ``/api/``, so production sets a key
   (``callqa doctor`` fails without one).
+- **Keys never travel in URLs.** A request whose query string carries a key-like parameter
+  (``api_key``, ``key``, ``token``...) is refused with 400 before anything else
+  (:func:`secret_query_parameters`), and the access log never records the query string of a
+  refused request nor the value of such a parameter (:class:`AccessLogRedactor`): URLs end up
+  in proxy logs, browser histories and the journal.
 - **Paths.** A ``"path"`` in a request may only name a file below ``[api] allowed_roots``
   (default: the data folder and the demo recordings), after symlinks are resolved; anything
-  else is 403 (:func:`check_path`). URLs go through the recording fetch rules
-  (:func:`core.fetch.locations.http_location`: ``[recordings] allowed_hosts``).
+  else is 403 (:func:`check_path`). The other files of that call, found beside it, are held
+  to the same roots one by one (:func:`core.audio.layout.call_files_for`). URLs go through the
+  recording fetch rules (:func:`core.fetch.locations.http_location`: ``[recordings] allowed_hosts``).
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.security import APIKeyHeader
@@ -33,6 +42,65 @@ _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 #: Declares the header in the OpenAPI schema (the "Authorize" button of /docs); checked below.
 api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                               description="The key from CALLQA_API_KEY ([api] api_key).")
+
+
+#: Query parameters that look like credentials (compared lower-case, ``-`` read as ``_``).
+SECRET_PARAMETERS = frozenset({"api_key", "apikey", "key", "x_api_key", "token", "access_token", "auth",
+                               "authorization", "password", "passwd", "secret", "session"})
+_SECRET_IN_QUERY = re.compile(r"(?i)(^|&)((?:x[-_])?api[-_]?key|key|token|access[-_]token|auth|authorization|"
+                              r"password|passwd|secret|session)=[^&]*")
+
+
+def secret_query_parameters(query_string: bytes | str) -> list[str]:
+    """The key-like parameter names in a raw query string (empty when there are none)."""
+    text = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    names = []
+    for name, _value in parse_qsl(text, keep_blank_values=True):
+        if name.strip().lower().replace("-", "_") in SECRET_PARAMETERS:
+            names.append(name)
+    return names
+
+
+def redact_target(target: str, status: int) -> str:
+    """A request target fit for a log line: no query string when refused, no secret values ever.
+
+    ``/analyze?api_key=abc`` answered 400 is logged as ``/analyze?[query omitted]``; a served
+    ``/calls?limit=5&token=abc`` as ``/calls?limit=5&token=[redacted]``.
+    """
+    path, sep, query = target.partition("?")
+    if not sep:
+        return target
+    if status >= 400:
+        return f"{path}?[query omitted]"
+    return f"{path}?" + _SECRET_IN_QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}=[redacted]", query)
+
+
+class AccessLogRedactor(logging.Filter):
+    """A filter for uvicorn's access logger that rewrites the request target (:func:`redact_target`).
+
+    uvicorn logs ``'%s - "%s %s HTTP/%s" %d'`` with (client, method, target, version, status).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            try:
+                status = int(str(args[4]))
+            except (TypeError, ValueError):
+                status = 500
+            record.args = (args[0], args[1], redact_target(args[2], status), args[3], args[4])
+        return True
+
+
+def install_access_log_redactor() -> AccessLogRedactor:
+    """Attach one :class:`AccessLogRedactor` to ``uvicorn.access`` (idempotent); return it."""
+    logger = logging.getLogger("uvicorn.access")
+    for existing in logger.filters:
+        if isinstance(existing, AccessLogRedactor):
+            return existing
+    redactor = AccessLogRedactor()
+    logger.addFilter(redactor)
+    return redactor
 
 
 def is_loopback(host: str) -> bool:

@@ -1,12 +1,16 @@
 """Decoding recordings into validated clips.
 
 Validation happens once, here: later stages receive an :class:`AudioClip` whose samples are
-finite float32 in [-1, 1] at a known, supported sample rate, and trust it.
+finite float32 in [-1, 1] at a known, supported sample rate, and trust it. What the loader
+notices without refusing the file (a stream shorter than its header declares, float samples
+beyond full scale, the decoder's complaints) travels with the clip as ``warnings``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.errors import AudioNotFoundError, InvalidAudioError
+from core.audio.native import decoder_prints, native_stderr, sniff, summarize
+from core.errors import AudioNotFoundError, InvalidAudioError, escape_text
 
 MIN_SAMPLE_RATE_HZ = 8000
 MAX_SAMPLE_RATE_HZ = 48000
@@ -24,6 +29,18 @@ DEFAULT_MAX_DURATION_S = 2 * 3600.0  # ViciDial caps recordings at 60 min by def
 # expands to 14/13-bit linear values: mu-law peaks at 32124, A-law at 32256 (ITU-T G.711).
 _FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
 _PCM_SUBTYPES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+#: Lossy decoders overshoot full scale on loud material by a few dB; such overshoot is clipped
+#: without a warning, anything beyond this magnitude (damaged frames) with one.
+_LOSSY_OVERSHOOT = {"MPEG_LAYER_I": 2.0, "MPEG_LAYER_II": 2.0, "MPEG_LAYER_III": 2.0, "VORBIS": 2.0, "OPUS": 2.0}
+#: A decoded stream this much shorter than its header declares is reported as truncated
+#: (MP3 encoder delay and padding, and a GSM block, stay far below it).
+TRUNCATION_MIN_S = 0.1
+TRUNCATION_MIN_RATIO = 0.01
+_NOT_REGULAR = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+# libsndfile says this for every file it cannot identify, although the file exists and is regular
+_LIBSNDFILE_MISLEADING = "does not exist or is not a regular file"
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +61,12 @@ class AudioClip:
         Largest representable magnitude of the encoding (1.0 for PCM and float).
     channel : int | None
         Channel index in a multi-channel file, ``None`` for a mono file.
+    warnings : tuple of str
+        What the loader noticed without refusing the file (truncated stream, clipped float
+        samples, decoder messages); each names the file.
+    declared_duration_s : float or None
+        The length the file's header declares, when the decoded stream is shorter
+        (a truncated MP3 or FLAC); None otherwise.
     """
 
     samples: np.ndarray
@@ -52,6 +75,8 @@ class AudioClip:
     encoding: str = "PCM_16"
     full_scale: float = 1.0
     channel: int | None = None
+    warnings: tuple[str, ...] = ()
+    declared_duration_s: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -121,13 +146,61 @@ def _inspect_wav(path: Path, info: sf._SoundFileInfo) -> int | None:
             pos += 8 + csize + (csize & 1)
 
 
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be a recording before anything opens it, or None when it may be one.
+
+    Follows symlinks. A FIFO or a device is refused here because opening or reading it can
+    block forever (a named pipe without a writer) or never end (``/dev/urandom``).
+
+    Returns
+    -------
+    str or None
+        ``"no such file"``, ``"is a directory, not a recording"``, ``"is a FIFO (named pipe),
+        not a regular file"``... (without the file name).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a recording"
+    if not stat.S_ISREG(mode):
+        kind = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        return f"is {kind}, not a regular file" if kind != "not a regular file" else "is not a regular file"
+    return None
+
+
+def check_file(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`AudioNotFoundError` when :func:`file_problem` finds one (the message names the file)."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise AudioNotFoundError(f"{path}: {problem}")
+
+
+def _unreadable(p: Path, exc: Exception, kind: str, what: str) -> InvalidAudioError:
+    """The error for a file libsndfile refused, saying what is wrong with it (it exists).
+
+    libsndfile answers "File does not exist or is not a regular file (possibly a pipe?)" for
+    any regular file it cannot identify; the container announced by the first bytes says more.
+    """
+    detail = str(exc).split(":")[-1].strip().rstrip(".") or "unknown format"
+    if _LIBSNDFILE_MISLEADING in str(exc) or detail.lower().startswith("format not recognised"):
+        detail = {
+            "mp3": "damaged MP3: no decodable MPEG audio frames",
+            "wav": "damaged WAV: its RIFF header or chunks cannot be parsed",
+            "flac": "damaged FLAC stream",
+            "ogg": "damaged OGG stream",
+            "aiff": "damaged AIFF file",
+        }.get(kind, "not a recognised audio format; WAV, MP3, FLAC, OGG or GSM expected")
+    return InvalidAudioError(f"{p}: {what} ({detail})")
+
+
 def open_info(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
     """Return libsndfile's header info, or raise a one-line error naming the file."""
     p = Path(path)
-    if not p.exists():
-        raise AudioNotFoundError(f"{p}: no such file")
-    if p.is_dir():
-        raise AudioNotFoundError(f"{p}: is a directory, not a recording")
+    check_file(p)
     try:
         size = p.stat().st_size
     except OSError as exc:
@@ -136,11 +209,12 @@ def open_info(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
         raise InvalidAudioError(f"{p}: is empty (0 bytes)")
     if not os.access(p, os.R_OK):
         raise AudioNotFoundError(f"{p}: cannot be read (permission denied)")
+    kind = sniff(p)
     try:
-        return sf.info(str(p))
+        with native_stderr(decoder_prints(kind)):
+            return sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        detail = str(exc).split(":")[-1].strip() or "unknown format"
-        raise InvalidAudioError(f"{p}: not a readable audio file ({detail})") from None
+        raise _unreadable(p, exc, kind, "not a readable audio file") from None
 
 
 def load_audio(
@@ -182,11 +256,14 @@ def load_audio(
             f"{p}: {info.frames / info.samplerate / 3600:.1f} h long, over the "
             f"{max_duration_s / 3600:g} h limit (raise [analysis] max_duration_s to analyse it)"
         )
+    kind = sniff(p)
+    # doubles beyond float32's range would turn into inf before they could be clipped
+    dtype = "float64" if info.subtype == "DOUBLE" else "float32"
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        with native_stderr(decoder_prints(kind)) as noise:
+            data, sr = sf.read(str(p), dtype=dtype, always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        detail = str(exc).split(":")[-1].strip() or "decode error"
-        raise InvalidAudioError(f"{p}: cannot be decoded ({detail})") from None
+        raise _unreadable(p, exc, kind, "cannot be decoded") from None
     if block_frames is not None and 0 < block_frames < data.shape[0]:
         data = data[:block_frames]  # the extra block libsndfile decodes past the data chunk
     if data.shape[0] == 0:
@@ -195,10 +272,20 @@ def load_audio(
         raise InvalidAudioError(
             f"{p}: {data.shape[0] / sr / 3600:.1f} h long, over the {max_duration_s / 3600:g} h limit"
         )
+    if not np.isfinite(data).all():  # before anything computes with them (no RuntimeWarning either)
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise InvalidAudioError(f"{p}: contains {bad} non-finite samples (NaN or infinity)")
+    warnings: list[str] = []
+    declared_s = _declared_duration(p, info, data.shape[0], warnings)
+    if info.subtype in _FLOAT_SUBTYPES or info.subtype in _LOSSY_OVERSHOOT:
+        data = _clip_float(p, data, warnings, quiet_up_to=_LOSSY_OVERSHOOT.get(info.subtype, 1.0))
+    decoder = summarize(noise)
+    if decoder:
+        warnings.append(f"{escape_text(p.name)}: {decoder}; parts of the audio may be damaged")
     full_scale = _FULL_SCALE.get(info.subtype, 1.0)
     clips = []
     for ch in range(data.shape[1]):
-        samples = np.ascontiguousarray(data[:, ch])
+        samples = np.ascontiguousarray(data[:, ch], dtype=np.float32)
         validate_samples(samples, sr, source=str(p))
         clips.append(
             AudioClip(
@@ -208,9 +295,44 @@ def load_audio(
                 encoding=info.subtype,
                 full_scale=full_scale,
                 channel=None if data.shape[1] == 1 else ch,
+                warnings=tuple(warnings),
+                declared_duration_s=declared_s,
             )
         )
     return clips
+
+
+def _declared_duration(p: Path, info: sf._SoundFileInfo, decoded: int, warnings: list[str]) -> float | None:
+    """The header's duration when the decoded stream falls short of it (a warning says so)."""
+    declared = int(info.frames)
+    missing = declared - decoded
+    if declared <= 0 or missing < TRUNCATION_MIN_S * info.samplerate or missing < TRUNCATION_MIN_RATIO * declared:
+        return None
+    declared_s, decoded_s = declared / info.samplerate, decoded / info.samplerate
+    warnings.append(
+        f"{escape_text(p.name)}: truncated: its header declares {declared_s:.1f} s of audio but only {decoded_s:.1f} s "
+        "could be decoded; the analysis covers what is there"
+    )
+    return round(declared_s, 3)
+
+
+def _clip_float(p: Path, data: np.ndarray, warnings: list[str], *, quiet_up_to: float = 1.0) -> np.ndarray:
+    """Samples clipped to [-1, 1], with a warning when one exceeded ``quiet_up_to``.
+
+    NaN and infinities are left for :func:`validate_samples` to refuse.
+    """
+    hi, lo = float(data.max()), float(data.min())
+    if not (np.isfinite(hi) and np.isfinite(lo)) or (hi <= 1.0 and lo >= -1.0):
+        return data
+    beyond = int(np.count_nonzero(data > 1.0) + np.count_nonzero(data < -1.0))
+    np.clip(data, -1.0, 1.0, out=data)
+    if max(hi, -lo) <= quiet_up_to:
+        return data
+    warnings.append(
+        f"{escape_text(p.name)}: {beyond} sample{'s' if beyond != 1 else ''} beyond full scale "
+        f"(largest magnitude {max(hi, -lo):.3g}) clipped to ±1"
+    )
+    return data
 
 
 def load_mono(path: str | os.PathLike[str], *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioClip:
@@ -219,4 +341,4 @@ def load_mono(path: str | os.PathLike[str], *, max_duration_s: float = DEFAULT_M
     if len(clips) == 1:
         return clips[0]
     mean = ((clips[0].samples.astype(np.float64) + clips[1].samples) / 2).astype(np.float32)
-    return AudioClip(mean, clips[0].sample_rate, clips[0].path, clips[0].encoding, clips[0].full_scale)
+    return dataclasses.replace(clips[0], samples=mean, channel=None)

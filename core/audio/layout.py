@@ -17,16 +17,17 @@ ViciDial names a recording's files ``NAME-in.wav`` (audio received from the moni
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from core.audio.io import AudioClip, load_audio, open_info
+from core.audio.io import AudioClip, check_file, load_audio, open_info
 from core.config import AnalysisConfig
-from core.errors import AudioNotFoundError, LayoutError
+from core.errors import AudioNotFoundError, LayoutError, PathNotAllowedError, escape_text
 from core.results import LAYOUTS
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".gsm", ".ogg", ".oga", ".mp3")  # preference order
@@ -63,19 +64,38 @@ def _pick(candidates: list[Path]) -> Path:
     return min(candidates, key=lambda p: (AUDIO_EXTENSIONS.index(p.suffix.lower()), p.name))
 
 
-def call_files_for(path: str | Path) -> CallFiles:
+def call_files_for(path: str | Path, *, roots: Iterable[Path] | None = None) -> CallFiles:
     """Find the files of the call that ``path`` belongs to, by looking beside it.
+
+    Every file of the call is checked before anything reads it: it must be a regular file
+    (a FIFO or a device beside a call would block or never end), and with ``roots`` its real
+    path (symlinks followed) must lie below one of them, so a sibling linking out of the
+    allowed folders is refused whether or not its target exists.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file of the call.
+    roots : iterable of Path, optional
+        Resolved folders every file of the call must lie in (``[api] allowed_roots``, the
+        dashboard's folders); None: no restriction (the CLI, scans of a configured folder).
 
     Raises
     ------
+    PathNotAllowedError
+        A file of the call resolves outside ``roots``.
     AudioNotFoundError
-        When ``path`` does not exist.
+        ``path`` does not exist, or a file of the call is a directory, FIFO or device.
     """
     p = Path(path)
+    allowed = tuple(roots) if roots is not None else None
+    if allowed is not None:
+        check_inside(p, allowed)
     if not p.exists():
         raise AudioNotFoundError(f"{p}: no such file")
     if p.is_dir():
         raise AudioNotFoundError(f"{p}: is a directory; give one recording (or use `callqa scan` for a folder)")
+    check_file(p)
     name, role = split_role(p)
     if role == "single":
         return CallFiles(call_id=name, files={"single": p}, given=p)
@@ -85,10 +105,35 @@ def call_files_for(path: str | Path) -> CallFiles:
             continue
         sname, srole = split_role(sibling)
         if sname == name and srole in ROLES:
+            if allowed is not None:
+                check_inside(sibling, allowed)
+            check_file(sibling)
             found.setdefault(srole, []).append(sibling)
     files = {r: _pick(c) for r, c in found.items()}
     files[role] = p  # the file the user named wins over a sibling in another format
     return CallFiles(call_id=name, files=files, given=p)
+
+
+def check_inside(path: Path, roots: tuple[Path, ...]) -> Path:
+    """``path``'s real location if it lies below one of ``roots`` (resolved folders).
+
+    A dangling symlink resolves to its target's path, so a link to a missing file outside the
+    roots is refused exactly like a link to an existing one: the answer tells nothing about
+    what exists out there.
+
+    Raises
+    ------
+    PathNotAllowedError
+        Naming ``path`` (never its target).
+    """
+    real = Path(path).resolve()
+    for root in roots:
+        if real == root or real.is_relative_to(root):
+            return real
+    raise PathNotAllowedError(
+        f"{path} lies outside the folders recordings may be read from (symlinks followed; "
+        "[api] allowed_roots, [dashboard] folders)"
+    )
 
 
 def glob_escape(text: str) -> str:
@@ -160,16 +205,17 @@ def resolve_layout(
     if layout is not None and layout not in LAYOUTS:
         raise LayoutError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     cache: dict[Path, list[AudioClip]] = {}
+    warnings: list[str] = []
 
     def load(path: Path) -> list[AudioClip]:
         if path not in cache:
             cache[path] = loader(path) if loader else load_audio(path, max_duration_s=cfg.max_duration_s)
+            warnings.extend(w for w in cache[path][0].warnings if w not in warnings)
         return cache[path]
 
     files = call.files
     given = call.given
     name = call.call_id
-    warnings: list[str] = []
     if given is not None:
         open_info(given)  # problems with the file the user named come first (empty, not audio...)
 
@@ -178,11 +224,11 @@ def resolve_layout(
         if len(clips) == 1:
             return clips[0]
         mix = ((clips[0].samples.astype(np.float64) + clips[1].samples) / 2).astype(np.float32)
-        warnings.append(f"{path.name} is stereo; its channels were averaged into one mixed track")
-        return AudioClip(mix, clips[0].sample_rate, path, clips[0].encoding, clips[0].full_scale)
+        warnings.append(f"{_name(path)} is stereo; its channels were averaged into one mixed track")
+        return dataclasses.replace(clips[0], samples=mix, path=path, channel=None)
 
     def missing(role: str, beside: Path | None) -> str:
-        where = f" beside {beside.name}" if beside else ""
+        where = f" beside {_name(beside)}" if beside else ""
         return f"{name}-{role}.*{where}"
 
     def stereo_file() -> Path | None:
@@ -225,7 +271,7 @@ def resolve_layout(
         if source is None:
             raise LayoutError(f"layout 'conference' needs the conference mix {name}-in.* (or -all.*)")
         if "out" in files and not _digital_silence(mono(files["out"]), cfg.conference_out_peak_db):
-            warnings.append(f"{files['out'].name} is not silent although the layout was forced to 'conference'")
+            warnings.append(f"{_name(files['out'])} is not silent although the layout was forced to 'conference'")
         return ResolvedCall(name, "conference", {"mixed": mono(source)}, warnings, {"mixed": str(source)})
     if layout == "stereo":
         path = stereo_file() or given
@@ -247,7 +293,7 @@ def resolve_layout(
         caller, agent = mono(files["in"]), mono(files["out"])
         if _digital_silence(agent, cfg.conference_out_peak_db) and not _digital_silence(caller, cfg.conference_out_peak_db):
             warnings.append(
-                f"conference recording: {files['out'].name} is digital silence and {files['in'].name} holds "
+                f"conference recording: {_name(files['out'])} is digital silence and {_name(files['in'])} holds "
                 "the conference mix; analysed as one mixed track (directional checks are limited)"
             )
             return ResolvedCall(name, "conference", {"mixed": caller}, warnings, {"mixed": str(files["in"])})
@@ -262,14 +308,19 @@ def resolve_layout(
         if mix is None:
             raise LayoutError(
                 f"missing leg: {missing(other, files[only_leg])} not found "
-                f"(use --layout mixed to analyse {files[only_leg].name} alone)"
+                f"(use --layout mixed to analyse {_name(files[only_leg])} alone)"
             )
-        warnings.append(f"missing leg {name}-{other}.*: fell back to the mix {mix.name}")
+        warnings.append(f"missing leg {escape_text(name)}-{other}.*: fell back to the mix {_name(mix)}")
     if mix is None:
         raise LayoutError(f"no recording found for call {name}")
     warnings.append("mixed layout: only a mono mix is available, so directional checks "
                     "(one-way audio, echo, talk imbalance, talk-over) are limited")
     return as_mixed(mix)
+
+
+def _name(path: Path) -> str:
+    """A file's name as it may appear in a warning (control characters escaped)."""
+    return escape_text(path.name)
 
 
 def _channel(name: str, caller: AudioClip, agent: AudioClip, files: dict[str, Path],

@@ -10,11 +10,12 @@ import click
 from core.commands.common import echo_json, settings_from, store_url_from
 
 
-def _open(ctx: click.Context, *, migrate: bool = True):
-    from core.store.store import open_store
+def _open(ctx: click.Context):
+    """The store for reading: read-only when its schema is current (works on a read-only filesystem)."""
+    from core.store.store import open_reader
 
     settings = settings_from(ctx)
-    return open_store(store_url_from(ctx, settings), migrate=migrate)
+    return open_reader(store_url_from(ctx, settings))
 
 
 @click.command("migrate")
@@ -24,20 +25,28 @@ def migrate_cmd(ctx: click.Context) -> None:
 
     The store is --store, else $CALLQA_STORE, else [store] url, else data/callqa.db; a
     postgresql:// URL selects PostgreSQL. Scans and the dashboard also migrate at start.
+    On PostgreSQL this also creates the role the chat's SQL runs as (callqa_sql_reader: SELECT
+    on [claude] store_tables only) when the store user may create roles, and otherwise prints
+    the statements for an administrator.
 
     \b
     Examples:
       callqa migrate
       callqa --store postgresql://callqa@db.example/callqa migrate
     """
+    from core.llm.settings import ClaudeSettings
     from core.store.store import migrate_store
 
     settings = settings_from(ctx)
-    display, before, after = migrate_store(store_url_from(ctx, settings))
+    role: list = []
+    display, before, after = migrate_store(store_url_from(ctx, settings), role_status=role,
+                                           sql_role_tables=ClaudeSettings.from_settings(settings).store_tables)
     if before == after:
         click.echo(f"{display}: schema is current ({after})")
     else:
         click.echo(f"{display}: migrated {before or 'empty store'} -> {after}")
+    if role and display.startswith("postgresql"):
+        click.echo(("" if role[0].ok else "warning: ") + role[0].message)
 
 
 def _fmt(value: Any, spec: str = "") -> str:

@@ -4,7 +4,8 @@ Defence in depth, because the model writes the SQL and the data it reads may car
 instructions:
 
 1. :func:`validate_select` accepts exactly one ``SELECT``/``WITH`` statement over an allow-list
-   of tables. Its own tokenizer refuses whatever dialects read differently (backslashes in
+   of tables, calling only allow-listed functions and casting only to allow-listed types of
+   its dialect (:mod:`core.llm.sqlvocab`). Its own tokenizer refuses whatever dialects read differently (backslashes in
    strings, ``--`` without a space, nested or ``/*!`` comments, ``#``), non-ASCII text outside
    string literals (homoglyphs, full-width semicolons) and invisible characters anywhere, every
    write or session keyword (``INSERT`` ... ``ATTACH``, ``PRAGMA``, ``SET``, ``INTO OUTFILE``,
@@ -13,8 +14,10 @@ instructions:
    and table-valued sources, and appends a ``LIMIT`` (or refuses one above the row cap).
 2. The statement then runs on a connection that cannot write: SQLite opened with ``mode=ro``,
    ``PRAGMA query_only`` and an authorizer allowing only SELECT, reads of allow-listed tables
-   and harmless functions; PostgreSQL in a ``READ ONLY`` transaction with ``statement_timeout``;
-   ViciDial through the read-only session of :mod:`core.vicidial` (``max_statement_time``).
+   and allow-listed functions; PostgreSQL in a ``READ ONLY`` transaction with
+   ``statement_timeout``, as the role :data:`core.store.sqlrole.SQL_ROLE` that may read only
+   the allow-listed tables (created by ``callqa migrate``); ViciDial through the read-only
+   session of :mod:`core.vicidial` (``max_statement_time``).
 3. Results are capped in rows and in bytes of JSON before anything reaches the model.
 """
 
@@ -29,41 +32,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from core.errors import QueryRefusedError, StoreError
 from core.jsonable import json_value
+from core.llm.sqlvocab import (
+    ALLOWED_FUNCTIONS,
+    ALLOWED_TYPES,
+    CALL_ONLY,
+    DENIED_FUNCTIONS,
+    DENIED_KEYWORDS,
+    LITERAL_PREFIX_KEYWORDS,
+    PAREN_KEYWORDS,
+    SYSTEM_NAMES,
+    SYSTEM_PREFIXES,
+)
 
-# --- vocabulary --------------------------------------------------------------------------------
-#: Words that never appear in a read-only query we accept (writes, DDL, session and transaction
-#: control, file I/O, locking reads, procedural SQL).
-DENIED_KEYWORDS = frozenset("""
-    INSERT UPDATE DELETE MERGE UPSERT DROP ALTER CREATE TRUNCATE RENAME ATTACH DETACH PRAGMA
-    VACUUM REINDEX ANALYZE OPTIMIZE REPAIR GRANT REVOKE SET CALL EXEC EXECUTE PREPARE DEALLOCATE DECLARE
-    HANDLER LOAD INTO OUTFILE DUMPFILE INFILE LOCK UNLOCK FOR SHARE NOWAIT RETURNING COPY LISTEN NOTIFY
-    UNLISTEN DO SHOW DESCRIBE EXPLAIN INSTALL UNINSTALL SHUTDOWN KILL FLUSH RESET PURGE CHANGE START BEGIN
-    COMMIT ROLLBACK SAVEPOINT RELEASE XA USE CURSOR FETCH TABLE LATERAL ONLY RECURSIVE PROCEDURE TRIGGER
-    FUNCTION VIEW INDEX DELAYED AUTHORIZATION OWNER DEFINER GLOBAL PERSIST PERSIST_ONLY IMPORT EXPORT
-    BACKUP RESTORE CLONE CHECKPOINT CLUSTER REFRESH DISCARD SECURITY OVERRIDING
-""".split())
-#: Functions that sleep, lock, read or write files, load code, or reveal the server's identity.
-DENIED_FUNCTIONS = frozenset("""
-    SLEEP BENCHMARK LOAD_FILE GET_LOCK RELEASE_LOCK RELEASE_ALL_LOCKS IS_FREE_LOCK IS_USED_LOCK
-    MASTER_POS_WAIT SOURCE_POS_WAIT MASTER_GTID_WAIT WAIT_FOR_EXECUTED_GTID_SET WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS
-    LOAD_EXTENSION READFILE WRITEFILE EDIT FTS3_TOKENIZER ZEROBLOB RANDOMBLOB REPEAT SPACE
-    LO_IMPORT LO_EXPORT LO_GET LO_PUT LO_FROM_BYTEA DBLINK DBLINK_EXEC SET_CONFIG CURRENT_SETTING
-    QUERY_TO_XML QUERY_TO_XML_AND_XMLSCHEMA TABLE_TO_XML DATABASE_TO_XML CURSOR_TO_XML SCHEMA_TO_XML
-    SYS_EXEC SYS_EVAL USER CURRENT_USER SYSTEM_USER SESSION_USER CURRENT_ROLE DATABASE SCHEMA
-    CONNECTION_ID LAST_INSERT_ID FOUND_ROWS ROW_COUNT NEXTVAL SETVAL
-""".split())
-#: Denied functions whose names are also common column names: refused only when called.
-_CALL_ONLY = frozenset({"USER", "DATABASE", "SCHEMA", "SPACE", "EDIT", "REPEAT"})
-#: Catalogs and system schemas, refused wherever they appear.
-SYSTEM_NAMES = frozenset("""
-    information_schema performance_schema pg_catalog mysql sys sqlite_master sqlite_schema
-    sqlite_temp_master sqlite_temp_schema sqlite_sequence temp
-""".split())
-SYSTEM_PREFIXES = ("pg_", "sqlite_", "innodb_")
+# --- vocabulary (allow-lists per dialect: core.llm.sqlvocab) -----------------------------------
+_CALL_ONLY = CALL_ONLY
 #: Words that end a FROM clause at the same nesting level.
 _CLAUSE_END = frozenset("WHERE GROUP HAVING ORDER LIMIT OFFSET UNION INTERSECT EXCEPT WINDOW SELECT QUALIFY".split())
 _JOIN_WORDS = frozenset({"JOIN", "STRAIGHT_JOIN"})
@@ -292,10 +277,74 @@ def validate_select(sql: str, *, allowed_tables: Iterable[str], dialect: str, ma
         called = idx + 1 < len(tokens) and tokens[idx + 1].text == "("
         if tok.text in DENIED_FUNCTIONS and (called or tok.text not in _CALL_ONLY):
             raise _refuse(f"{tok.text}() is not allowed")
+    _check_calls(tokens, dialect)
     tables = _check_tables(tokens, allowed, dialect)
     text = _render(sql, tokens)
     text = _apply_limit(text, tokens, max_rows)
     return CheckedSql(sql=text, tables=tuple(sorted(tables)))
+
+
+def _is_op(tok: _Token | None, text: str) -> bool:
+    return tok is not None and tok.kind == "op" and tok.text == text
+
+
+def _closing(tokens: Sequence[_Token], open_at: int) -> int:
+    """Index of the ")" matching the "(" at ``open_at`` (len(tokens) when unbalanced)."""
+    depth = 0
+    for j in range(open_at, len(tokens)):
+        if _is_op(tokens[j], "("):
+            depth += 1
+        elif _is_op(tokens[j], ")"):
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens)
+
+
+def _check_calls(tokens: Sequence[_Token], dialect: str) -> None:
+    """Refuse calls of functions, casts to types and typed literals outside the dialect's allow-lists."""
+    functions, types = ALLOWED_FUNCTIONS[dialect], ALLOWED_TYPES[dialect]
+    cast_as: set[int] = set()  # indices of the AS inside CAST(... AS type)
+    for i, tok in enumerate(tokens):
+        if tok.kind == "string" and i + 1 < len(tokens) and tokens[i + 1].kind == "string":
+            raise _refuse("adjacent string literals are not allowed (MySQL joins them, a filter-evasion trick)")
+        if tok.kind not in ("word", "qident"):
+            continue
+        name = tok.text.upper()
+        prev = tokens[i - 1] if i else None
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        is_type_position = (i - 1 in cast_as) or (_is_op(prev, ":") and i >= 2 and _is_op(tokens[i - 2], ":"))
+        if is_type_position:
+            if name not in types:
+                raise _refuse(f"cast to {tok.raw[:40]!r} is not allowed (number, text, boolean, date and time types only)")
+            continue
+        # PostgreSQL reads `name 'text'` as a typed literal (the type's input function runs);
+        # a quoted name before a string is never needed in any dialect
+        if nxt is not None and nxt.kind == "string" and name not in types and (
+                tok.kind == "qident" or (dialect == "postgresql" and name not in LITERAL_PREFIX_KEYWORDS)):
+            raise _refuse(f"typed literal {tok.raw[:40]} '...' is not allowed")
+        if not _is_op(nxt, "("):
+            continue
+        if tok.kind == "word" and name in PAREN_KEYWORDS:
+            continue
+        close = _closing(tokens, i + 1)
+        after = tokens[close + 1] if close + 1 < len(tokens) else None
+        if after is not None and after.text == "AS" and after.kind == "word":
+            continue  # WITH name(col, ...) AS (...): a CTE's column list, not a call
+        if _is_op(prev, "."):
+            raise _refuse(f"qualified function name ...{tok.raw[:40]}() is not allowed")
+        if name not in functions:
+            raise _refuse(f"function {tok.raw[:40]}() is not allowed in {dialect} queries "
+                          "(aggregates, window, text, number and date functions only)")
+        if name == "CAST" and tok.kind == "word":
+            depth = 0
+            for j in range(i + 1, close):
+                if _is_op(tokens[j], "("):
+                    depth += 1
+                elif _is_op(tokens[j], ")"):
+                    depth -= 1
+                elif depth == 1 and tokens[j].kind == "word" and tokens[j].text == "AS":
+                    cast_as.add(j)
 
 
 def _check_tables(tokens: Sequence[_Token], allowed: set[str], dialect: str) -> set[str]:
@@ -474,7 +523,7 @@ def cap_rows(sql: str, columns: Sequence[str], raw_rows: Sequence[Sequence[Any]]
 
 
 # --- SQLite ------------------------------------------------------------------------------------
-_SQLITE_OK_FUNCTION_DENY = frozenset(f.lower() for f in DENIED_FUNCTIONS)
+_SQLITE_FUNCTIONS = frozenset(f.lower() for f in ALLOWED_FUNCTIONS["sqlite"])
 
 
 def _sqlite_authorizer(allowed: set[str]):
@@ -484,10 +533,7 @@ def _sqlite_authorizer(allowed: set[str]):
         if action == sqlite3.SQLITE_READ:
             return sqlite3.SQLITE_OK if (arg1 or "").lower() in allowed else sqlite3.SQLITE_DENY
         if action == sqlite3.SQLITE_FUNCTION:
-            name = (arg2 or "").lower()
-            if name in _SQLITE_OK_FUNCTION_DENY or name.startswith("sqlite_"):
-                return sqlite3.SQLITE_DENY
-            return sqlite3.SQLITE_OK
+            return sqlite3.SQLITE_OK if (arg2 or "").lower() in _SQLITE_FUNCTIONS else sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_DENY
 
     return authorize
@@ -498,7 +544,7 @@ def open_sqlite_readonly(path: str | Path, *, allowed_tables: Iterable[str], lim
 
     ``mode=ro`` (the file cannot be written through this connection, and it is never created),
     ``PRAGMA query_only``, a length cap on values, and an authorizer that allows only SELECT,
-    reads of ``allowed_tables`` and functions outside :data:`DENIED_FUNCTIONS` (so ATTACH,
+    reads of ``allowed_tables`` and the functions of ``ALLOWED_FUNCTIONS["sqlite"]`` (so ATTACH,
     PRAGMA, writes, recursive CTEs and reads of ``sqlite_master`` are denied by SQLite itself).
 
     Raises
@@ -509,10 +555,11 @@ def open_sqlite_readonly(path: str | Path, *, allowed_tables: Iterable[str], lim
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"store {p} does not exist")
-    uri = f"file:{quote(str(p.resolve()))}?mode=ro"
+    from core.store.engine import connect_sqlite_readonly
+
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=limits.timeout_s, check_same_thread=False,
-                               isolation_level=None)
+        conn = connect_sqlite_readonly(p.resolve(), timeout_s=limits.timeout_s)
+        conn.isolation_level = None
         conn.execute("PRAGMA query_only = ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(1_000_000, limits.max_bytes * 4))
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -559,7 +606,7 @@ def run_sqlite_readonly(path: str | Path, sql: str, *, allowed_tables: Iterable[
 # --- PostgreSQL --------------------------------------------------------------------------------
 def run_postgres_readonly(engine, sql: str, *, allowed_tables: Iterable[str],
                           limits: SqlLimits = SqlLimits()) -> SqlResult:
-    """Validate ``sql`` and run it in a ``READ ONLY`` transaction with ``statement_timeout``.
+    """Validate ``sql`` and run it with :func:`execute_postgres_readonly`.
 
     Parameters
     ----------
@@ -570,9 +617,29 @@ def run_postgres_readonly(engine, sql: str, *, allowed_tables: Iterable[str],
     ------
     QueryRefusedError, StoreError
     """
+    checked = validate_select(sql, allowed_tables=allowed_tables, dialect="postgresql", max_rows=limits.max_rows)
+    return execute_postgres_readonly(engine, checked, limits=limits)
+
+
+def execute_postgres_readonly(engine, checked: CheckedSql, *, limits: SqlLimits = SqlLimits()) -> SqlResult:
+    """Run a validated statement in a ``READ ONLY`` transaction, as the chat's role, with a timeout.
+
+    The transaction is ``READ ONLY`` with ``SET LOCAL statement_timeout``; its ``search_path``
+    is the store's schema alone; it runs as :data:`core.store.sqlrole.SQL_ROLE` (``SET LOCAL
+    ROLE``), which may read only the allow-listed tables, whenever the store user may take that
+    role (else as the store user, with a warning logged once). Always rolled back.
+
+    Raises
+    ------
+    QueryRefusedError
+        Stopped by the timeout, or denied by the transaction or the role's privileges.
+    StoreError
+        The query failed for another reason.
+    """
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    checked = validate_select(sql, allowed_tables=allowed_tables, dialect="postgresql", max_rows=limits.max_rows)
+    from core.store.sqlrole import usable_role
+
     started = time.monotonic()
     try:
         with engine.connect() as conn:
@@ -580,7 +647,11 @@ def run_postgres_readonly(engine, sql: str, *, allowed_tables: Iterable[str],
             try:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(limits.timeout_s * 1000)}")
-                conn.exec_driver_sql("SET LOCAL search_path = public")
+                role = usable_role(conn)
+                schema = conn.exec_driver_sql("SELECT current_schema()").scalar() or "public"
+                conn.exec_driver_sql("SELECT set_config('search_path', %(s)s, true)", {"s": _pg_ident(schema)})
+                if role is not None:
+                    conn.exec_driver_sql(f"SET LOCAL ROLE {_pg_ident(role)}")
                 # the driver formats the statement with an empty parameter list: double a literal %
                 result = conn.exec_driver_sql(checked.sql.replace("%", "%%"))
                 columns = list(result.keys())
@@ -593,11 +664,17 @@ def run_postgres_readonly(engine, sql: str, *, allowed_tables: Iterable[str],
             raise _refuse(f"stopped after the {limits.timeout_s:g} s statement timeout") from None
         if "read-only transaction" in text:
             raise _refuse("denied by the read-only transaction") from None
+        if "permission denied" in text:
+            raise _refuse(f"denied by the database role ({text})") from None
         raise StoreError(f"query failed: {text}") from None
     except SQLAlchemyError as exc:
         raise StoreError(f"query failed: {type(exc).__name__}") from None
     return cap_rows(checked.sql, columns, raw, limits=limits, elapsed_s=time.monotonic() - started,
                     tables=checked.tables)
+
+
+def _pg_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 # --- MySQL / MariaDB (ViciDial) ----------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 from core.audio.layout import CallFiles
@@ -61,7 +63,8 @@ def cache_key(
     Raises
     ------
     AudioNotFoundError
-        A file of the call cannot be read.
+        A file of the call cannot be read, or is not a regular file (a FIFO or a device
+        would block the read or never end; it is refused without waiting).
     """
     h = hashlib.blake2b(digest_size=32)
     settings = {
@@ -80,11 +83,20 @@ def cache_key(
 def _hash_file(h: hashlib.blake2b, role: str, path: Path) -> None:
     h.update(b"\0file\0" + role.encode() + b"\0")
     try:
-        with open(path, "rb") as f:
-            size = 0
+        # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting for one
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise AudioNotFoundError(f"{path}: cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise AudioNotFoundError(f"{path}: is not a regular file (a FIFO, device or socket); not read")
+        os.set_blocking(fd, True)
+        size = 0
+        try:
             while chunk := f.read(_CHUNK_BYTES):
                 h.update(chunk)
                 size += len(chunk)
-    except OSError as exc:
-        raise AudioNotFoundError(f"{path}: cannot be read ({exc.strerror})") from None
+        except OSError as exc:
+            raise AudioNotFoundError(f"{path}: cannot be read ({exc.strerror})") from None
     h.update(b"\0size\0" + str(size).encode())

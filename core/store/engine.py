@@ -12,9 +12,11 @@ waiting for the busy timeout.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -134,12 +136,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
 def _sqlite_engine(url: URL, *, read_only: bool) -> Engine:
     db = url.database or ":memory:"
     memory = db == ":memory:"
+    kwargs: dict = {}
     if read_only and not memory:
         path = Path(db)
         if not path.is_file():
             raise StoreError(f"store {path} does not exist (run `callqa migrate` or a scan first)")
-        url = url.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
-    kwargs: dict = {}
+        kwargs = {"creator": lambda: connect_sqlite_readonly(path)}
     if memory:
         from sqlalchemy.pool import StaticPool
 
@@ -163,6 +165,30 @@ def _sqlite_engine(url: URL, *, read_only: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def connect_sqlite_readonly(path: Path, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:
+    """A ``mode=ro`` connection to an existing SQLite file, also on a read-only filesystem.
+
+    A WAL database opened read-only still needs its ``-shm`` file, which SQLite cannot create
+    in a read-only folder ("unable to open database file"). Nobody can write such a store, so
+    it is then opened ``immutable=1`` (no locking, no shared memory), which reads it as it is.
+
+    Raises
+    ------
+    sqlite3.Error
+        The file cannot be opened even so.
+    """
+    base = f"file:{quote(str(path))}?mode=ro"
+    conn = sqlite3.connect(base, uri=True, timeout=timeout_s, check_same_thread=False)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opens the WAL index, if any
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "unable to open" not in str(exc):
+            raise
+    return sqlite3.connect(base + "&immutable=1", uri=True, timeout=timeout_s, check_same_thread=False)
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from core.store.engine import (
     make_engine,
     normalize_url,
     redact_url,
+    sqlite_path,
     write_transaction,
 )
 from core.store.schema import (
@@ -104,8 +105,48 @@ def open_store(url: str, *, migrate: bool = True, read_only: bool = False) -> Re
     return store
 
 
-def migrate_store(url: str) -> tuple[str, str | None, str]:
+def open_reader(url: str) -> ResultStore:
+    """Open the store for commands that only read it (``callqa calls``, ``callqa show``).
+
+    Read-only when its schema is current, so a store on a read-only filesystem (a mounted
+    backup, a replica) can be listed and shown; a store with an older schema is migrated
+    first and a SQLite file that does not exist yet is created, as :func:`open_store` does.
+
+    Raises
+    ------
+    StoreError
+        As :func:`open_store`.
+    """
+    normalized = normalize_url(url, create_dirs=False)
+    path = sqlite_path(normalized)
+    if path is not None and not path.is_file():
+        return open_store(url)
+    display = redact_url(normalized)
+    engine = make_engine(normalized, read_only=True)
+    check_connection(engine, display_url=display)
+    store = ResultStore(engine, display_url=display)
+    try:
+        current = store.revision()
+    except BaseException:
+        store.close()
+        raise
+    if current == migrations.head_revision():
+        return store
+    store.close()
+    return open_store(url)
+
+
+def migrate_store(url: str, *, sql_role_tables=None, role_status: list | None = None) -> tuple[str, str | None, str]:
     """Apply pending migrations to the store at ``url``.
+
+    Parameters
+    ----------
+    url : str
+        The store.
+    sql_role_tables : iterable of str, optional
+        On PostgreSQL, also create or update the chat's read-only role for these tables
+        (:func:`core.store.sqlrole.ensure_sql_role`); its :class:`~core.store.sqlrole.RoleStatus`
+        is appended to ``role_status``.
 
     Returns
     -------
@@ -118,6 +159,12 @@ def migrate_store(url: str) -> tuple[str, str | None, str]:
     check_connection(engine, display_url=display)
     with ResultStore(engine, display_url=display) as store:
         before, after = store.migrate()
+        if sql_role_tables is not None:
+            from core.store.sqlrole import ensure_sql_role
+
+            status = ensure_sql_role(engine, sql_role_tables)
+            if role_status is not None:
+                role_status.append(status)
     return display, before, after
 
 

@@ -140,6 +140,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[
         config.write_text(f"""
 [api]
 quality = false
+docs = true
 allowed_roots = [{json.dumps(str(corpus_dir))}, {json.dumps(str(allowed))}]
 max_concurrency = 2
 max_queue = 64
