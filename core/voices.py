@@ -33,7 +33,8 @@ from core.errors import ConfigError, InvalidAudioError, ParameterError
 from core.store.schema import voiceprints
 
 MAX_WEIGHT_S = 600.0
-MIN_ENROLL_SPEECH_S = 3.0
+MIN_ENROLL_SPEECH_S = 3.0  # in all the recordings together
+MIN_FILE_SPEECH_S = 1.0
 MIN_REFRESH_SPEECH_S = 5.0
 KEEP_SOURCES = 5
 USER_MAX_LEN = 100
@@ -148,7 +149,7 @@ def embed_recordings(paths: Sequence[str | Path], *, cfg: AnalysisConfig | None 
     AudioError
         A file cannot be read.
     InvalidAudioError
-        A file holds less than 3 s of speech.
+        A file holds less than 1 s of speech, or all of them less than 3 s.
     """
     from core.audio.diarize import speaker_embedding
     from core.audio.speakers import get_encoder
@@ -165,13 +166,16 @@ def embed_recordings(paths: Sequence[str | Path], *, cfg: AnalysisConfig | None 
                                min_speech_ms=cfg.vad_min_speech_ms, min_silence_ms=cfg.vad_min_silence_ms,
                                speech_pad_ms=cfg.vad_speech_pad_ms)["agent"]
         vector, seconds = speaker_embedding(clip, speech.segments, encoder, cfg)
-        if vector is None or seconds < MIN_ENROLL_SPEECH_S:
-            raise InvalidAudioError(f"{p}: only {seconds:.1f} s of speech; a voiceprint needs at least "
-                                    f"{MIN_ENROLL_SPEECH_S:.0f} s of the agent speaking")
+        if vector is None or seconds < MIN_FILE_SPEECH_S:
+            raise InvalidAudioError(f"{p}: only {seconds:.1f} s of speech; each recording needs at least "
+                                    f"{MIN_FILE_SPEECH_S:.0f} s of the agent speaking")
         total += seconds * vector
         speech_total += seconds
-    if speech_total == 0:
+    if not paths:
         raise ParameterError("give at least one recording of the agent")
+    if speech_total < MIN_ENROLL_SPEECH_S:
+        raise InvalidAudioError(f"only {speech_total:.1f} s of speech in {len(paths)} recording(s); a voiceprint "
+                                f"needs at least {MIN_ENROLL_SPEECH_S:.0f} s of the agent speaking")
     return (total / (np.linalg.norm(total) + 1e-12)).astype(np.float32), speech_total
 
 

@@ -251,6 +251,8 @@ def export_onnx(path: Path, *, tolerance: float = 1e-4) -> float:
     ModelUnavailableError
         The weights are missing, or the export disagrees with PyTorch beyond ``tolerance``.
     """
+    import warnings
+
     import onnxruntime as ort
     import torch
 
@@ -259,9 +261,11 @@ def export_onnx(path: Path, *, tolerance: float = 1e-4) -> float:
     probe = (rng.random((6, 100, N_MELS)) * 1e-3).astype(np.float32)
     tmp = path.with_suffix(".tmp.onnx")
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, (torch.from_numpy(probe),), str(tmp), input_names=["mels"], output_names=["embeds"],
-                      dynamic_axes={"mels": {0: "batch", 1: "frames"}, "embeds": {0: "batch"}},
-                      opset_version=17, dynamo=False)
+    with warnings.catch_warnings():  # the exporter's notices about itself, not about this model
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.from_numpy(probe),), str(tmp), input_names=["mels"],
+                          output_names=["embeds"], dynamic_axes={"mels": {0: "batch", 1: "frames"}, "embeds": {0: "batch"}},
+                          opset_version=17, dynamo=False)
     session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     with torch.inference_mode():
         want = model(torch.from_numpy(probe)).numpy()
