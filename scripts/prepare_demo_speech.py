@@ -12,8 +12,7 @@ repositories that redistribute them):
   any number of folders), p230/p233/p236/p243/p244/p254/p258/p259/p273 (``--vctk-demo``:
   ``<speaker>/<speaker>_023.wav``), p287 (``--voicebank``: ``p287_00N.wav``, VoiceBank clean
   speech), p240/p260 and four LibriSpeech talkers (CC BY 4.0; ``--samples``: ``*_00000.mp3``);
-- LJ Speech 1.1 (public domain; ``--ljspeech``: ``LJ001-00NN.wav``);
-- Free Spoken Digit Dataset (CC BY-SA 4.0; ``--fsdd``: ``{digit}_{name}_{take}.wav``).
+- LJ Speech 1.1 (public domain; ``--ljspeech``: ``LJ001-00NN.wav``).
 
 Processing: mono, resampled to 8 kHz (soxr HQ), leading and trailing silence trimmed (frames
 more than 40 dB under the clip's loudest frame), utterances longer than 4.5 s split at their
@@ -23,7 +22,7 @@ Example::
 
     python scripts/prepare_demo_speech.py --out demo-speech --vctk4 /tmp/src/a/data/wav48 \\
         /tmp/src/b/wavs --vctk-demo /tmp/src/c/Demo/VCTK-corpus --voicebank /tmp/src/d/clean \\
-        --samples /tmp/src/e/samples --ljspeech /tmp/src/f/wavs --fsdd /tmp/src/g/recordings
+        --samples /tmp/src/e/samples --ljspeech /tmp/src/f/wavs
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ MIN_PHRASE_S = 1.2
 MIN_PAUSE_S = 0.15
 PEAK_DBFS = -3.0
 MAX_SPEAKER_S = 75.0  # per talker: keeps the folder small
-FSDD_TAKES = range(0, 3)  # three takes of each digit per talker
 
 AGENTS = ("p225", "p226", "p227", "p228", "LJ", "p287", "p230", "p243")
 
@@ -59,8 +57,6 @@ VCTK_INFO = {  # speaker-info.txt of VCTK 0.92
     "p259": ("M", "English, Nottingham"), "p260": ("M", "Scottish, Orkney"),
     "p273": ("M", "English, Suffolk"), "p287": ("M", "English, York"),
 }
-FSDD_INFO = {"jackson": "USA", "nicolas": "Belgium (French)", "theo": "USA", "yweweler": "Germany",
-             "george": "Greece", "lucas": "Germany"}
 VCTK = ("VCTK 0.92", "CC BY 4.0")
 LIBRI = ("LibriSpeech", "CC BY 4.0")
 
@@ -113,7 +109,6 @@ def main() -> None:
     parser.add_argument("--voicebank", type=Path, required=True)
     parser.add_argument("--samples", type=Path, required=True)
     parser.add_argument("--ljspeech", type=Path, required=True)
-    parser.add_argument("--fsdd", type=Path, required=True)
     args = parser.parse_args()
     out: Path = args.out
     (out / "clips").mkdir(parents=True, exist_ok=True)
@@ -161,17 +156,6 @@ def main() -> None:
                 clips.append({"file": name, "speaker": speaker, "kind": "speech", "source": origin,
                               "duration_s": write(out, name, phrase)})
                 kept_s += clips[-1]["duration_s"]
-
-    for name, accent in FSDD_INFO.items():
-        speaker = f"fsdd_{name}"
-        speakers[speaker] = {"role": "caller", "gender": "M", "accent": accent,
-                             "corpus": "Free Spoken Digit Dataset", "licence": "CC BY-SA 4.0"}
-        for digit in range(10):
-            for take in FSDD_TAKES:
-                path = args.fsdd / f"{digit}_{name}_{take}.wav"
-                clip = f"clips/{speaker}_{digit}_{take}.flac"
-                clips.append({"file": clip, "speaker": speaker, "kind": "digit", "digit": digit,
-                              "source": f"FSDD {path.name}", "duration_s": write(out, clip, trim(load(path)))})
 
     index = {"sample_rate": RATE, "speakers": speakers, "clips": clips}
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")

@@ -69,7 +69,6 @@ CARRIERS = {"TELNYX": 0.4, "VOIPMS": 0.3, "FLOWROUTE": 0.3}
 SERVERS = ("10.10.10.11", "10.10.10.12")
 CALLERS = ("p233", "p236", "p244", "p254", "p258", "p259", "p273", "p240", "p260",
            "ls1320", "ls3575", "ls6829", "ls8230")
-DIGIT_CALLERS = ("fsdd_george", "fsdd_jackson", "fsdd_lucas", "fsdd_nicolas", "fsdd_theo", "fsdd_yweweler")
 HOUR_WEIGHTS = {8: 1.0, 9: 2.0, 10: 3.0, 11: 3.0, 12: 2.0, 13: 2.0, 14: 3.0, 15: 3.0, 16: 2.5, 17: 1.5, 18: 1.0}
 
 LOSSY_CARRIER = "FLOWROUTE"
@@ -125,7 +124,6 @@ class CallPlan:
     server: str
     layout: str
     caller: str
-    digit_caller: bool
     length_s: float
     phone: str
     lead_id: int
@@ -179,8 +177,7 @@ def _plan_call(index: int, day: int, start: datetime, rng: np.random.Generator) 
     campaign = CAMPAIGNS[agent.campaign if rng.random() < 0.75 else _pick(rng, dict.fromkeys(CAMPAIGNS, 1.0))]
     layout = _pick(rng, campaign.layouts)
     carrier = _pick(rng, CARRIERS)
-    digit_caller = bool(rng.random() < 0.2)
-    caller = str(rng.choice(DIGIT_CALLERS if digit_caller else CALLERS))
+    caller = str(rng.choice(CALLERS))
     stories: list[str] = []
     params: dict[str, Any] = {}
     if carrier == LOSSY_CARRIER and day >= LOSS_FROM_DAY:
@@ -195,7 +192,7 @@ def _plan_call(index: int, day: int, start: datetime, rng: np.random.Generator) 
     area = int(rng.choice([212, 312, 415, 617, 713, 305]))
     return CallPlan(
         index=index, start=start, day=day, agent=agent, campaign=campaign, carrier=carrier,
-        server=SERVERS[int(rng.integers(2))], layout=layout, caller=caller, digit_caller=digit_caller,
+        server=SERVERS[int(rng.integers(2))], layout=layout, caller=caller,
         length_s=round(float(rng.uniform(*campaign.length_s)), 1), phone=f"{area}555{int(rng.integers(10_000)):04d}",
         lead_id=100_200 + 17 * index + int(rng.integers(17)), stories=tuple(stories), params=params,
     )

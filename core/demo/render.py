@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,11 +94,13 @@ def _converse(plan: CallPlan, bank: SpeechBank, rng: np.random.Generator
     speaker = "agent" if plan.campaign.inbound else "caller"
     last_end = {"caller": 0, "agent": 0}
     hold_at = plan.params.get("dead_air_s") and plan.length_s * rng.uniform(0.35, 0.55)
+    talk = {"caller": 0, "agent": 0}
     while cursor < plan.length_s * SAMPLE_RATE_HZ:
         clip = _utterance(agent if speaker == "agent" else caller, rng, first=not placed)
         start = max(cursor, last_end[speaker] + round(0.25 * SAMPLE_RATE_HZ))
         placed.append((speaker, start, clip))
         last_end[speaker] = start + len(clip)
+        talk[speaker] += len(clip)
         cursor = start + len(clip)
         if hold_at and speaker == "agent" and cursor >= hold_at * SAMPLE_RATE_HZ:
             cursor += round(plan.params["dead_air_s"] * SAMPLE_RATE_HZ)  # "one moment please" -> silence
@@ -106,7 +108,9 @@ def _converse(plan: CallPlan, bank: SpeechBank, rng: np.random.Generator
             continue  # the agent comes back after the hold
         gap_s = -rng.uniform(0.2, 0.45) if rng.random() < 0.12 else rng.uniform(0.3, 0.9)
         cursor += round(gap_s * SAMPLE_RATE_HZ)
-        speaker = "caller" if speaker == "agent" else "agent"
+        other = "caller" if speaker == "agent" else "agent"
+        if talk[other] <= 1.5 * talk[speaker] + 2 * SAMPLE_RATE_HZ:  # keep the talk shares conversational
+            speaker = other
     n = max(last_end.values()) + round(rng.uniform(0.6, 1.2) * SAMPLE_RATE_HZ)
     tracks = {"caller": np.zeros(n), "agent": np.zeros(n)}
     raw: dict[str, list[list[float]]] = {"caller": [], "agent": []}
@@ -117,13 +121,7 @@ def _converse(plan: CallPlan, bank: SpeechBank, rng: np.random.Generator
 
 
 def _utterance(talker: Talker, rng: np.random.Generator, *, first: bool) -> np.ndarray:
-    """One turn: a phrase, or (a digit reader) a string of 6-10 digits with short gaps."""
-    if talker.digits:
-        parts = []
-        for _ in range(int(rng.integers(6, 11))):
-            takes = talker.digits[int(rng.integers(10))]
-            parts += [takes[int(rng.integers(len(takes)))], np.zeros(round(rng.uniform(0.08, 0.25) * SAMPLE_RATE_HZ))]
-        return np.concatenate(parts[:-1])
+    """One turn: one of the talker's phrases."""
     phrases = talker.phrases
     if first:  # open with one of the talker's shorter phrases (a greeting)
         short = sorted(range(len(phrases)), key=lambda i: len(phrases[i]))[: max(1, len(phrases) // 3)]
@@ -219,7 +217,7 @@ def _expect(plan: CallPlan, speech: dict[str, list[list[float]]]) -> dict[str, A
 
 def _vicidial(plan: CallPlan, call_id: str, duration_s: float, rng: np.random.Generator) -> dict[str, Any]:
     """ViciDial-like metadata of the call (vicidial_log / closer_log / carrier_log columns)."""
-    epoch = int(plan.start.replace(tzinfo=timezone.utc).timestamp()) - SERVER_UTC_OFFSET_H * 3600
+    epoch = int(plan.start.replace(tzinfo=UTC).timestamp()) - SERVER_UTC_OFFSET_H * 3600
     one_way = "one_way_server" in plan.stories
     lossy = "carrier_packet_loss" in plan.stories
     statuses = _STATUSES[plan.campaign.campaign_id]

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +36,7 @@ ESPEAK_VOICES = {
     "p287": "en-us+m3", "p230": "en-us+f3", "p243": "en-gb-scotland", "p233": "en-us+f4", "p236": "en+f2",
     "p244": "en-gb+f2", "p254": "en-us+m1", "p258": "en-gb+m1", "p259": "en-us+m2", "p273": "en+m4",
     "p240": "en-gb+f4", "p260": "en-gb-scotland+m2", "ls1320": "en-us+m4", "ls3575": "en-us+f1",
-    "ls6829": "en+f1", "ls8230": "en-gb+m4", "fsdd_jackson": "en-us+m3", "fsdd_nicolas": "en+m2",
-    "fsdd_theo": "en-us+m1", "fsdd_yweweler": "en-gb+m2", "fsdd_george": "en+m1", "fsdd_lucas": "en-us+m2",
+    "ls6829": "en+f1", "ls8230": "en-gb+m4",
 }
 _AGENT_LINES = (
     "Thank you for calling, my name is on the screen, how can I help you today?",
@@ -54,17 +53,15 @@ _CALLER_LINES = (
     "It is the one on the kitchen counter, I think.", "Okay, that sounds fine to me.",
     "No, that is everything, thank you.",
 )
-_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 @dataclass(frozen=True)
 class Talker:
-    """One voice: its phrases (float64 arrays at 8 kHz) and, for digit readers, clips per digit."""
+    """One voice: its phrases (float64 arrays at 8 kHz)."""
 
     talker_id: str
     role: str  # agent | caller
     phrases: tuple[np.ndarray, ...]
-    digits: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
     corpus: str = ""
     licence: str = ""
 
@@ -106,18 +103,13 @@ def load_speech_bank(root: Path | None = None, *, talker_ids: set[str] | None = 
     try:
         index = json.loads((root / INDEX_NAME).read_text(encoding="utf-8"))
         phrases: dict[str, list[np.ndarray]] = {}
-        digits: dict[str, dict[int, list[np.ndarray]]] = {}
         for clip in index["clips"]:
             audio, rate = sf.read(str(root / clip["file"]), dtype="float64")
             if rate != SAMPLE_RATE_HZ:
                 audio = soxr.resample(audio, rate, SAMPLE_RATE_HZ, quality="HQ")
-            if clip.get("kind") == "digit":
-                digits.setdefault(clip["speaker"], {}).setdefault(int(clip["digit"]), []).append(audio)
-            else:
-                phrases.setdefault(clip["speaker"], []).append(audio)
+            phrases.setdefault(clip["speaker"], []).append(audio)
         talkers = {
-            tid: Talker(tid, info["role"], tuple(phrases.get(tid, ())),
-                        {d: tuple(v) for d, v in digits.get(tid, {}).items()}, info.get("corpus", ""),
+            tid: Talker(tid, info["role"], tuple(phrases.get(tid, ())), info.get("corpus", ""),
                         info.get("licence", ""))
             for tid, info in index["speakers"].items()
         }
@@ -141,15 +133,11 @@ def _espeak_bank(talker_ids: set[str]) -> SpeechBank:
     talkers = {}
     for tid in sorted(talker_ids):
         voice = ESPEAK_VOICES[tid]
-        if tid.startswith("fsdd_"):
-            clips = {d: (synthesize(word, voice=voice, espeak=espeak),) for d, word in enumerate(_DIGITS)}
-            talkers[tid] = Talker(tid, "caller", (), clips, "espeak-ng", "GPL-3.0 (synthesized)")
-            continue
         lines = _AGENT_LINES if tid in ("p225", "p226", "p227", "p228", "LJ", "p287", "p230", "p243") \
             else _CALLER_LINES
         role = "agent" if lines is _AGENT_LINES else "caller"
         talkers[tid] = Talker(tid, role, tuple(synthesize(t, voice=voice, espeak=espeak) for t in lines),
-                              {}, "espeak-ng", "GPL-3.0 (synthesized)")
+                              "espeak-ng", "GPL-3.0 (synthesized)")
     return SpeechBank("espeak", talkers)
 
 
