@@ -3,7 +3,8 @@
 Eight agents (ViciDial user ids 6001-6008, each always the same voice), three campaigns
 (``SALESOUT`` and ``RENEWALS`` outbound, ``SUPPORT`` inbound through the in-group
 ``HELPDESK``), three carriers and two dialer servers, over the 30 days ending on the build day,
-with a weekday/weekend and hourly rhythm. Recording layouts follow the campaign, as ViciDial
+with a weekday/weekend and hourly rhythm (08:00-19:00; on the build day only a few overnight
+helpdesk calls after midnight, so no call lies in the future). Recording layouts follow the campaign, as ViciDial
 sites configure them: conference recordings and mix-only MP3s for the sales floor, channel and
 stereo recordings for support.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 DAYS = 30
 SEED = 20261124
+TODAY_CALLS = 3  # on the build day, between 00:05 and 00:56 (so they are past whenever it runs)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ def plan_month(today: date) -> list[CallPlan]:
     Parameters
     ----------
     today : date
-        The last day of the month; its calls fall between 08:00 and 09:30.
+        The last day of the month; its few calls come in on the overnight helpdesk line
+        shortly after midnight, so they lie in the past at any later hour of the build day.
 
     Returns
     -------
@@ -149,11 +152,9 @@ def plan_month(today: date) -> list[CallPlan]:
     starts: list[tuple[int, datetime]] = []
     for day in range(DAYS):
         d = first + timedelta(days=day)
-        if day == DAYS - 1:  # the build day: the morning so far
-            minutes = sorted(rng.choice(np.arange(0, 90), size=4, replace=False))
-            starts += [(day, datetime(d.year, d.month, d.day, 8) + timedelta(minutes=int(m),
-                                                                           seconds=int(rng.integers(60))))
-                       for m in minutes]
+        if day == DAYS - 1:  # the build day: the overnight helpdesk line just after midnight
+            minutes = sorted(rng.choice(np.arange(5, 56), size=TODAY_CALLS, replace=False))
+            starts += [(day, datetime(d.year, d.month, d.day, 0, int(m), int(rng.integers(60)))) for m in minutes]
             continue
         n = int(rng.integers(6, 9)) if d.weekday() < 5 else int(rng.integers(2, 5))
         hours = list(HOUR_WEIGHTS)
@@ -162,7 +163,7 @@ def plan_month(today: date) -> list[CallPlan]:
             starts.append((day, datetime(d.year, d.month, d.day, int(hour), int(rng.integers(60)),
                                          int(rng.integers(60)))))
     starts.sort(key=lambda s: s[1])
-    plans = [_plan_call(i, day, start, rng) for i, (day, start) in enumerate(starts)]
+    plans = [_plan_call(i, day, start, rng, overnight=day == DAYS - 1) for i, (day, start) in enumerate(starts)]
     return _plant_one_way(plans, rng)
 
 
@@ -172,9 +173,11 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return str(keys[int(rng.choice(len(keys), p=p / p.sum()))])
 
 
-def _plan_call(index: int, day: int, start: datetime, rng: np.random.Generator) -> CallPlan:
+def _plan_call(index: int, day: int, start: datetime, rng: np.random.Generator, *, overnight: bool) -> CallPlan:
     agent = AGENTS[int(rng.integers(len(AGENTS)))]
     campaign = CAMPAIGNS[agent.campaign if rng.random() < 0.75 else _pick(rng, dict.fromkeys(CAMPAIGNS, 1.0))]
+    if overnight:
+        campaign = CAMPAIGNS["SUPPORT"]
     layout = _pick(rng, campaign.layouts)
     carrier = _pick(rng, CARRIERS)
     caller = str(rng.choice(CALLERS))
