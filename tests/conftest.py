@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.postgres import pg_database, pg_url  # noqa: F401  (fixtures for every test)
 from tests.support.demo_store import build_demo_data
+from tests.support.postgres import pg_database, pg_url  # noqa: F401  (fixtures for every test)
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture for every test)
 from tests.support.shared import PROJECT_ROOT, corpus_labels, require_shared
 
