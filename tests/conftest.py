@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.demo_store import build_demo_data
 from tests.support.postgres import pg_database, pg_url  # noqa: F401  (fixtures for every test)
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture for every test)
 from tests.support.shared import PROJECT_ROOT, corpus_labels, require_shared
@@ -47,6 +48,13 @@ def golden_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_models_dir() -> Path:
     return require_shared("models")
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding the full demo month, built and analysed once per session
+    (``demo/recordings`` and ``demo/callqa.db``; fails under CI=true without the demo speech)."""
+    return build_demo_data(tmp_path_factory.getbasetemp() / "demo-data")
 
 
 @pytest.fixture

@@ -408,8 +408,8 @@ def health_table(items: Iterable[Health]) -> None:
 
 def demo_banner() -> None:
     st.info(
-        "**Demo data** — these calls were generated on this machine (synthesized speech through a telephone "
-        "line, one known impairment each). Configure ViciDial or a result store in `.streamlit/secrets.toml` "
+        "**Demo data** — a month of a small contact centre generated on this machine (recorded speech through "
+        "a telephone line, with problems planted for you to find: see the README). Configure ViciDial or a result store in `.streamlit/secrets.toml` "
         "(see `.streamlit/secrets.toml.example`) or `callqa.toml` to work on real calls.",
         icon=":material/science:",
     )

@@ -6,6 +6,7 @@ Without Chromium the tests are skipped, except under ``CI=true`` where that is a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -76,19 +77,11 @@ def new_recordings(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -
     return folder
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, new_recordings: Path) -> Iterator[str]:
-    """The dashboard served by ``streamlit run`` on a free port of 127.0.0.1, over the corpus store."""
-    shared = build_corpus_store(tmp_path_factory.getbasetemp() / "corpus-store", corpus_dir)
-    base = tmp_path_factory.mktemp("e2e")
-    store = base / "callqa.db"
-    shutil.copy(shared, store)  # the browser tests write to it (a call analysed on the spot)
-    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
-    env.update(CALLQA_STORE=str(store), CALLQA_DATA=str(base / "data"),
-               CALLQA_DASHBOARD_FOLDERS=os.pathsep.join([str(corpus_dir), str(new_recordings)]))
+@contextlib.contextmanager
+def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1 with ``env``; yields its URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.getbasetemp() / "streamlit.log"
     streamlit = Path(sys.executable).with_name("streamlit")
     command = [str(streamlit) if streamlit.exists() else shutil.which("streamlit") or "streamlit", "run", "app.py",
                "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -109,6 +102,30 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, new_reco
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, new_recordings: Path) -> Iterator[str]:
+    """The dashboard served by ``streamlit run`` on a free port of 127.0.0.1, over the corpus store."""
+    shared = build_corpus_store(tmp_path_factory.getbasetemp() / "corpus-store", corpus_dir)
+    base = tmp_path_factory.mktemp("e2e")
+    store = base / "callqa.db"
+    shutil.copy(shared, store)  # the browser tests write to it (a call analysed on the spot)
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
+    env.update(CALLQA_STORE=str(store), CALLQA_DATA=str(base / "data"),
+               CALLQA_DASHBOARD_FOLDERS=os.pathsep.join([str(corpus_dir), str(new_recordings)]))
+    with serve_app(env, tmp_path_factory.getbasetemp() / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def demo_app_url(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> Iterator[str]:
+    """The dashboard as ``make run`` starts it on a fresh machine: nothing configured, demo mode
+    over the full demo month (``CALLQA_DATA`` holds ``demo/callqa.db`` and ``demo/recordings``)."""
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
+    env["CALLQA_DATA"] = str(demo_data)
+    with serve_app(env, tmp_path_factory.getbasetemp() / "streamlit-demo.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
