@@ -143,11 +143,15 @@ class WorkLimiter:
         self.metrics = metrics
         self._semaphore = asyncio.Semaphore(slots)
         self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="callqa-work")
-        self._waiting = 0
         # admitted = running + waiting, counted when run() is entered: a burst arriving in one
         # event-loop turn is counted before any of its acquire() calls has run (the semaphore's
         # own state would still say "free" to all of them)
         self._admitted = 0
+
+    def _report_waiting(self) -> None:
+        """``callqa_queue_waiting``: admitted requests beyond the slots (at most ``max_queue``); a
+        request that will get a free slot at once is not counted as waiting for one."""
+        self.metrics.waiting.set(max(0, self._admitted - self.slots))
 
     def _busy(self, why: str) -> ServerBusyError:
         self.metrics.rejected.inc()
@@ -167,19 +171,17 @@ class WorkLimiter:
             running = min(self._admitted, self.slots)
             raise self._busy(f"{running} analyses running and {self._admitted - running} waiting ([api] max_queue)")
         self._admitted += 1
-        self._waiting += 1
-        self.metrics.waiting.set(self._waiting)
+        self._report_waiting()
         try:
             await asyncio.wait_for(self._semaphore.acquire(), timeout=self.timeout_s)
         except TimeoutError:
             self._admitted -= 1
+            self._report_waiting()
             raise self._busy(f"no work slot freed up within {self.timeout_s:g} s") from None
         except BaseException:
             self._admitted -= 1
+            self._report_waiting()
             raise
-        finally:
-            self._waiting -= 1
-            self.metrics.waiting.set(self._waiting)
         self.metrics.inflight.inc()
         try:
             future = asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
@@ -191,6 +193,7 @@ class WorkLimiter:
 
     def _release(self) -> None:
         self._admitted -= 1
+        self._report_waiting()
         self.metrics.inflight.dec()
         self._semaphore.release()
 
