@@ -649,7 +649,8 @@ def _call_row(doc: dict[str, Any], doc_text: str, *, cache_key: str, source_kind
     legs = doc["legs"]
     mos = {leg: (legs[leg]["quality"] or {}).get("mos") if leg in legs else None
            for leg in ("caller", "agent", "mixed")}
-    present = [m for m in mos.values() if m is not None]
+    # every track counts for the call's worst MOS, also the unattributed sides of a mix (speaker_a/b)
+    present = [q["mos"] for g in legs.values() if (q := g.get("quality")) and q.get("mos") is not None]
     found = doc["findings"]
     ranks = [SEVERITIES.index(f["severity"]) + 1 for f in found if f["severity"] in SEVERITIES]
     rank = max(ranks, default=0)
