@@ -100,7 +100,6 @@ class AnalysisConfig:
     diar_hop_ms: int = 500
     diar_anchor_weight: float = 0.3
     diar_voiceprint_match: float = 0.90  # centroid similarity above which one voice is the enrolled agent
-    diar_same_voice_match: float = 0.93  # both clusters this close to the agent's voiceprint: one voice
     diar_min_confidence: float = 0.5  # below: sides stay speaker_a / speaker_b
     diar_conference_single_confidence: float = 0.6
     mix_leg_gain_db: float = -6.02  # each leg's gain in a -all mix (sox -m of two legs halves each)

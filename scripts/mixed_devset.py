@@ -13,9 +13,10 @@ Talkers come from:
 
 - ``--corpus DIR``: the unimpaired legs of a corpus in that schema, cut into utterances at its
   truth intervals (already telephone audio);
-- ``--speech DIR`` (repeatable): folders of real speech, either one sub-folder per talker holding
-  utterance files, or files named ``{digit}_{talker}_{n}.wav`` (the Free Spoken Digit Dataset
-  layout; 3–7 digits are joined into one utterance).
+- ``--speech DIR`` (repeatable): folders of real speech: the demo speech folder (``index.json``
+  lists each clip's speaker), one sub-folder per talker holding utterance files, or files named
+  ``{digit}_{talker}_{n}.wav`` (the Free Spoken Digit Dataset layout; 3–7 digits are joined into
+  one utterance).
 
 Truth is computed as the corpus defines it: per placed utterance, 20 ms frames within 35 dB of the
 utterance's peak; pauses shorter than 250 ms bridged. Nothing here is committed audio: the set is
@@ -83,6 +84,11 @@ def corpus_utterances(corpus: Path) -> list[Utterance]:
 
 
 def folder_utterances(folder: Path, rng: np.random.Generator) -> list[Utterance]:
+    index = folder / "index.json"
+    if index.is_file():  # the demo speech folder's layout: clips listed with their speaker
+        clips = json.loads(index.read_text()).get("clips", [])
+        return [Utterance(str(c["speaker"]), _trim(_load(folder / c["file"])), False) for c in clips
+                if c.get("kind", "speech") == "speech"]
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
     digits: dict[str, list[Path]] = defaultdict(list)
     out = []

@@ -11,11 +11,13 @@ that holds the bridge's mix). This module splits such a track into two sides:
 2. **Embeddings**: 1 s windows every 0.5 s over the speech, each embedded by the GE2E encoder
    (:mod:`core.audio.speakers`), level-normalised.
 3. **One talker or two**: an unanswered talker repeating short phrases into long silences (the
-   same temporal pattern as the mixed one-way rule) is one talker; so is a mix whose two voice
-   clusters both match the agent's voiceprint closely (``diar_same_voice_match``); otherwise
-   there are two. Embedding distances alone cannot tell a one-talker mix from a two-talker one
-   on telephone audio (same-voice clusters and different-voice clusters overlap in similarity),
-   so a split is the default and a single talker needs temporal or voiceprint evidence.
+   same temporal pattern as the mixed one-way rule) is one talker; otherwise there are two.
+   Embedding distances alone cannot tell a one-talker mix from a two-talker one on telephone
+   audio: same-voice clusters and different-voice clusters overlap in similarity, even against
+   an enrolled voiceprint (two VCTK talkers matched one agent's voiceprint at 0.95 and 0.99 on
+   the dev set), and a false "only one voice" would report one-way audio on a working call. So a
+   split is the default and a single talker needs the temporal evidence; a one-voice mix without
+   it keeps two sides whose attribution is too weak to name them (and says so).
 4. **Two clusters**: average-linkage agglomerative clustering on cosine distance (robust to a
    dominant talker, unlike 2-means), clusters smaller than 5 % of the windows set aside, then
    nearest-centroid refinement. With the agent's voiceprint, the cluster closest to it is the
@@ -387,12 +389,6 @@ def diarize_mix(
     if labels.min() == labels.max():  # no second sizeable voice: keep one side, the other empty
         return _single_talker(w, speech, voices, layout, cfg, model, reason="one voice in the whole mix")
     cents = _unit(np.stack([w.emb[labels == k].mean(axis=0) for k in (0, 1)]))
-    if voices.agent is not None:
-        sims = cents @ _unit(voices.agent.vector)
-        if sims.min() >= cfg.diar_same_voice_match:  # the "two" clusters are one voice: the agent's
-            return _single_talker(w, speech, voices, layout, cfg, model, reason=(
-                f"both voice clusters match agent {voices.agent.user}'s voiceprint ({sims.min():.2f}, {sims.max():.2f}): "
-                "one voice in the whole mix"))
     agent_k, method, user, conf, evidence = _attribute_two(cents, voices, cfg)
     if agent_k is not None and method == "voiceprint" and voices.agent is not None:
         agent = anchored_two_means(w.emb, labels == agent_k, _unit(voices.agent.vector), weight=cfg.diar_anchor_weight)
