@@ -211,6 +211,12 @@ def analyze_call(
         legs = {name: legs[name] for name in (*split.names, "mixed")}
         warnings = [w for w in warnings if not w.startswith("mixed layout:")] + list(split.warnings)
         extra["attribution"] = {**split.as_dict(), "voices": (voices.identity() if voices else "none")}
+    agent_voice = None
+    if split is not None:
+        agent_voice = split.agent_voice
+    elif voices is not None and voices.agent_user is not None and "agent" in clips and "caller" in clips:
+        agent_voice = _agent_leg_voice(clips["agent"], speech["agent"].segments, speech["caller"].segments,
+                                       encoder=encoder, cfg=cfg)
     clock.timings["total"] = time.perf_counter() - t0
     return CallAnalysis(
         call_id=resolved.call_id,
@@ -225,7 +231,26 @@ def analyze_call(
         version=ANALYSIS_VERSION,
         quality_model=f"{quality_model.name}-{quality_model.version}" if quality_model is not None else None,
         extra=extra,
+        agent_voice=agent_voice,
     )
+
+
+def _agent_leg_voice(agent: AudioClip, agent_speech: tuple[Interval, ...], caller_speech: tuple[Interval, ...], *,
+                     encoder: VoiceEncoder | None, cfg: AnalysisConfig):
+    """The agent leg's voice where the caller is silent (no crosstalk or echo in it), for the voiceprint."""
+    from core.audio.diarize import speaker_embedding
+    from core.audio.speakers import get_encoder
+
+    alone: list[Interval] = []
+    for iv in agent_speech:
+        pieces = [iv]
+        for other in caller_speech:
+            pieces = [p for q in pieces for p in (Interval(q.start_s, min(q.end_s, other.start_s)),
+                                                    Interval(max(q.start_s, other.end_s), q.end_s))
+                      if p.end_s - p.start_s >= 0.3]
+        alone += pieces
+    vector, seconds = speaker_embedding(agent, alone, encoder or get_encoder(), cfg)
+    return None if vector is None else (vector, seconds)
 
 
 def _side_speech(segments: tuple[Interval, ...], duration_s: float) -> SpeechResult:

@@ -180,6 +180,9 @@ class CallAnalysis:
     version: str
     quality_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the agent's voice in this call, for refreshing their voiceprint: (unit embedding, speech s);
+    #: set only when the analysis knew the agent (not part of the JSON)
+    agent_voice: tuple[Any, float] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {

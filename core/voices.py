@@ -216,3 +216,25 @@ def voice_context(store, agent_user: str | None, *, require: bool = False) -> Vo
             raise ConfigError(f"no voiceprint for agent {agent_user!r} in the store (enrolled: {known}); "
                               f"enroll with `callqa voices enroll {agent_user} FILE...`")
     return VoiceContext(agent_user=agent_user, agent=agent, enrolled=enrolled)
+
+
+# --- an analyst's mark on a mixed call ----------------------------------------------------------------
+def mark_agent(store, call_id: str, agent_at_s: float, *, set_by: str | None = None) -> None:
+    """Remember that the voice speaking at ``agent_at_s`` in ``call_id`` is the agent's."""
+    from core.store.schema import side_overrides
+
+    if not np.isfinite(agent_at_s) or agent_at_s < 0:
+        raise ParameterError(f"agent_at_s={agent_at_s!r} must be a time in the call (seconds >= 0)")
+    with store._guard("saving a side mark"), store.engine.begin() as conn:
+        conn.execute(delete(side_overrides).where(side_overrides.c.call_id == call_id))
+        conn.execute(insert(side_overrides).values(call_id=call_id, agent_start_s=float(agent_at_s), set_by=set_by,
+                                                   set_at=_now()))
+
+
+def agent_mark(store, call_id: str) -> float | None:
+    """The time an analyst marked as the agent's voice in ``call_id`` (None: no mark)."""
+    from core.store.schema import side_overrides
+
+    with store._guard("reading a side mark"), store._read() as conn:
+        row = conn.execute(select(side_overrides.c.agent_start_s).where(side_overrides.c.call_id == call_id)).first()
+    return None if row is None else float(row[0])

@@ -25,8 +25,10 @@ that holds the bridge's mix). This module splits such a track into two sides:
 5. **Attribution** (``attribution.method``): ``voiceprint`` when the call's agent is enrolled
    (or, with the agent unknown, when one side matches an enrolled agent unambiguously);
    ``heuristic`` for a single voice in a conference recording (the bridge always records the
-   agent); otherwise ``none``: the sides are ``speaker_a`` (who speaks first) and ``speaker_b``
-   and a warning says so. Below ``diar_min_confidence`` the sides are not named either.
+   agent); ``manual`` when an analyst marked which voice is the agent's (kept in the store and
+   applied on every re-analysis); otherwise ``none``: the sides are ``speaker_a`` (who speaks
+   first) and ``speaker_b`` and a warning says so. Below ``diar_min_confidence`` the sides are
+   not named either.
 6. **Frames** take the side that most windows covering them voted for; each frame belongs to
    one side (overlapping speech is not separated; ``overlap_s`` reports none).
 """
@@ -50,7 +52,7 @@ from core.results import Interval
 DIARIZATION_VERSION = "d1"
 SIDES_ATTRIBUTED = ("caller", "agent")
 SIDES_UNATTRIBUTED = ("speaker_a", "speaker_b")
-METHODS = ("voiceprint", "heuristic", "none")
+METHODS = ("voiceprint", "heuristic", "manual", "none")
 
 
 # --- voiceprints as the pipeline sees them -----------------------------------------------------------
@@ -81,9 +83,12 @@ class VoiceContext:
     agent_user: str | None = None
     agent: Voiceprint | None = None
     enrolled: tuple[Voiceprint, ...] = ()
+    agent_at_s: float | None = None  # an analyst marked the voice speaking at this time as the agent's
 
     def identity(self) -> str:
-        """The part of a mixed call's cache key that voiceprints contribute."""
+        """The part of a mixed call's cache key that voiceprints (and an analyst's mark) contribute."""
+        if self.agent_at_s is not None:
+            return f"manual:{self.agent_at_s:.2f}"
         if self.agent is not None:
             return f"agent:{self.agent.user}:{self.agent.digest}"
         if self.agent_user is not None:
@@ -126,10 +131,17 @@ class SideSplit:
     model: str = MODEL_ID
     warnings: tuple[str, ...] = ()
     speech: tuple[Interval, ...] = field(default=(), repr=False)
+    agent_voice: tuple[np.ndarray, float] | None = field(default=None, repr=False, compare=False)
 
     @property
     def attributed(self) -> bool:
         return self.names == SIDES_ATTRIBUTED
+
+    def speaking_at(self, t: float) -> str | None:
+        """The side whose speech is closest to time ``t`` (None when no side speaks)."""
+        best = min(((0.0 if iv.start_s <= t <= iv.end_s else min(abs(iv.start_s - t), abs(iv.end_s - t)), name)
+                    for name in self.names for iv in self.segments[name]), default=None)
+        return None if best is None else best[1]
 
     def as_dict(self) -> dict:
         """The ``attribution`` object of the analysis JSON."""
@@ -389,6 +401,8 @@ def diarize_mix(
     if labels.min() == labels.max():  # no second sizeable voice: keep one side, the other empty
         return _single_talker(w, speech, voices, layout, cfg, model, reason="one voice in the whole mix")
     cents = _unit(np.stack([w.emb[labels == k].mean(axis=0) for k in (0, 1)]))
+    if voices.agent_at_s is not None:
+        return _marked(w, labels, speech, voices, model)
     agent_k, method, user, conf, evidence = _attribute_two(cents, voices, cfg)
     if agent_k is not None and method == "voiceprint" and voices.agent is not None:
         agent = anchored_two_means(w.emb, labels == agent_k, _unit(voices.agent.vector), weight=cfg.diar_anchor_weight)
@@ -404,6 +418,21 @@ def diarize_mix(
                ("" if voices.agent is not None else "; enroll the agent with `callqa voices enroll USER FILE...`"))
     return SideSplit(SIDES_UNATTRIBUTED, sides, method if agent_k is not None else "none", user, conf, False,
                      evidence, model=model, speech=speech, warnings=(warning,))
+
+
+def _marked(w: _Windows, labels: np.ndarray, speech: tuple[Interval, ...], voices: VoiceContext, model: str
+            ) -> SideSplit:
+    """The analyst's mark decides: the voice speaking at ``agent_at_s`` is the agent's."""
+    segs = _frames_to_segments(labels, w)
+    t = float(voices.agent_at_s or 0.0)
+    probe = SideSplit(("a", "b"), {"a": tuple(segs[0]), "b": tuple(segs[1])}, "manual", None, None, False, "")
+    agent_k = 0 if probe.speaking_at(t) == "a" else 1
+    sides = {"agent": tuple(segs[agent_k]), "caller": tuple(segs[1 - agent_k])}
+    vector = _unit(w.emb[labels == agent_k].mean(axis=0))
+    seconds = sum(iv.duration_s for iv in sides["agent"])
+    return SideSplit(SIDES_ATTRIBUTED, sides, "manual", voices.agent_user, 1.0, False,
+                     f"an analyst marked the voice speaking at {t:.1f} s as the agent's", model=model, speech=speech,
+                     agent_voice=(vector, seconds))
 
 
 def _attribute_two(cents: np.ndarray, voices: VoiceContext, cfg: AnalysisConfig
@@ -437,6 +466,14 @@ def _single_talker(w: _Windows, speech: tuple[Interval, ...], voices: VoiceConte
                    ) -> SideSplit:
     centroid = _unit(w.emb.mean(axis=0))
     talk = tuple(Interval(a / FRAMES_PER_S, b / FRAMES_PER_S) for a, b in _runs(w.mask))
+    if voices.agent_at_s is not None:  # the analyst's mark: near the voice, it is the agent; else the caller
+        t = voices.agent_at_s
+        is_agent = any(iv.start_s - 1.0 <= t <= iv.end_s + 1.0 for iv in talk)
+        sides = {"agent": talk if is_agent else (), "caller": () if is_agent else talk}
+        seconds = sum(iv.duration_s for iv in talk)
+        return SideSplit(SIDES_ATTRIBUTED, sides, "manual", voices.agent_user, 1.0, True,
+                         f"{reason}; an analyst marked it as the {'agent' if is_agent else 'caller'}'s", model=model,
+                         speech=speech, agent_voice=(centroid, seconds) if is_agent else None)
     candidates = [voices.agent] if voices.agent is not None else list(voices.enrolled)
     match = max(((float(centroid @ _unit(v.vector)), v.user) for v in candidates), default=None)
     if match is not None and (voices.agent is not None or match[0] >= cfg.diar_voiceprint_match):
