@@ -283,7 +283,7 @@ def check_folder(folder: str) -> Path:
 def folder_calls(folder: str) -> pd.DataFrame:
     """The calls in an allowed folder (ViciDial naming), newest first, with their files."""
     from core.audio.layout import discover_calls
-    from core.scan import call_time_of
+    from core.work import call_time_of
 
     root = check_folder(folder)
     rows = []
@@ -422,25 +422,34 @@ def leg_audio(source: str, stamp: tuple[int, int] | None) -> bytes:
 
 
 # --- analysing a call on the spot -------------------------------------------------------------------
-def analyse_call(*, path: Path | None = None, recording_id: int | None = None, progress=None) -> tuple[dict, bool]:
-    """Analyse a call that is not in the store yet (or return it when it is) and store it.
+def analyze_or_reuse(*, path: Path | None = None, recording_id: int | None = None,
+                     progress=None) -> tuple[dict, bool]:
+    """The analysis of a call from the store, or analysed now (and stored) when it is not there yet.
 
-    Uses :func:`core.services.ensure_analysis`; clears the cached store queries after writing.
+    Uses :func:`core.analysis_service.analyze_or_reuse`; clears the cached store queries after writing.
 
     Returns
     -------
     tuple of (dict, bool)
         The analysis JSON and whether it was already stored.
     """
-    from core.services import ensure_analysis
+    from core.analysis_service import Models, analyze_or_reuse
 
-    get_vad()  # loaded once per process, with a spinner the first time
-    roots = tuple(allowed_folders()) if path is not None else None  # every file of the call, symlinks followed
-    doc, was_cached = ensure_analysis(get_settings(), get_store(), path=path, recording_id=recording_id,
-                                      quality_model=_quality_model_or_none(), progress=progress, roots=roots)
-    if not was_cached:
+    settings = get_settings()
+    if recording_id is not None:
+        from core.fetch.service import recording_item
+
+        item = recording_item(settings, recording_id)
+    else:
+        from core.work import path_item
+
+        assert path is not None
+        item = path_item(path, roots=tuple(allowed_folders()))  # every file of the call, symlinks followed
+    models = Models(quality=_quality_model_or_none(), vad=get_vad())  # loaded once per process
+    result = analyze_or_reuse(item, get_store(), models, settings, progress=progress)
+    if not result.reused:
         clear_store_queries()
-    return doc, was_cached
+    return result.document, result.reused
 
 
 def _quality_model_or_none():

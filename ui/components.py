@@ -669,10 +669,10 @@ def analysis_for(call_id: str, *, recording_id: str | None = None, folder: str |
             if recording_id:
                 if not str(recording_id).isdigit():
                     raise ParameterError(f"recording_id={recording_id!r} must be a number")
-                doc, _ = cached.analyse_call(recording_id=int(recording_id), progress=progress)
+                doc, _ = cached.analyze_or_reuse(recording_id=int(recording_id), progress=progress)
             else:
                 path = cached.find_in_folder(str(folder), call_id)
-                doc, _ = cached.analyse_call(path=path, progress=progress)
+                doc, _ = cached.analyze_or_reuse(path=path, progress=progress)
         except CallQAError as exc:
             status.update(label=f"Could not analyse {call_id}", state="error", expanded=False)
             show_error(exc)

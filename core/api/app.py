@@ -422,21 +422,27 @@ def _fetch_url(settings: Settings, url: str, dest_dir: Path) -> Path:
 
 
 def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | None) -> tuple[dict[str, Any], bool]:
-    from core.services import ensure_analysis, run_tmp_dir
+    from core.analysis_service import Models, analyze_or_reuse
+    from core.runtime import run_tmp_dir
+    from core.work import WorkItem, path_item
 
-    common = {"layout": request.layout, "quality_model": model}
+    def stored(item: WorkItem) -> tuple[dict[str, Any], bool]:
+        result = analyze_or_reuse(item, state.store, Models(quality=model), state.settings, layout=request.layout)
+        return result.document, result.reused
+
     if path is not None:
-        return ensure_analysis(state.settings, state.store, path=path, roots=state.roots, **common)
+        return stored(path_item(path, roots=state.roots))
     if request.url is not None:
         with run_tmp_dir(state.settings, "api-url") as tmp:
             local = _fetch_url(state.settings, request.url, tmp)
-            return ensure_analysis(state.settings, state.store, path=local, source_kind="file",
-                                   source_ref=request.url, **common)
+            return stored(path_item(local, kind="file", ref=request.url))
     recording_id = request.recording_id
     if recording_id is None:
         assert request.lookup is not None  # the schema requires one source
         recording_id = _resolve_lookup(state.settings, request.lookup)
-    return ensure_analysis(state.settings, state.store, recording_id=recording_id, **common)
+    from core.fetch.service import recording_item
+
+    return stored(recording_item(state.settings, recording_id))
 
 
 def analyze_blocking(state: ApiState, request: AnalyzeRequest) -> tuple[dict[str, Any], bool]:

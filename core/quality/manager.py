@@ -22,7 +22,9 @@ by Gabriel Mittag and the Quality and Usability Lab, TU Berlin.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from core.config import PROJECT_ROOT, Settings, env_overrides, load_settings
 from core.errors import CallQAError, ModelUnavailableError, ParameterError
+from core.quality.base import model_identity
 
 if TYPE_CHECKING:
     from core.quality.nisqa import NisqaModel
@@ -217,6 +220,56 @@ def get_quality_model(settings: Settings | None = None, *, threads: int | None =
         if model is None:
             model = _cache[path] = _load_verified(path)
     return model
+
+
+# --- the model's identity without loading it ------------------------------------------------------
+IDENTITY_MEMO = "quality-identity.json"
+
+
+def _quality_fingerprint(settings: Settings) -> str | None:
+    """What the quality model's identity depends on, from file metadata only (no torch import):
+    the weights file (path, size, mtime) and the quality code (newest module)."""
+    try:
+        weights = weights_path(settings).expanduser().resolve()
+        stat = weights.stat()
+        code = [p.stat() for p in Path(__file__).parent.glob("*.py")]
+    except OSError:
+        return None
+    newest = max((s.st_mtime_ns for s in code), default=0)
+    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}:{len(code)}:{newest}"
+
+
+def quality_identity(settings: Settings, enabled: bool) -> str | None:
+    """The quality model's identity for cache keys (:func:`core.quality.base.model_identity`), or
+    None when quality is off -- without loading the model when it is known.
+
+    The identity is remembered in ``<data_dir>/quality-identity.json`` against a fingerprint of
+    the weights file and the quality code, so a scan whose calls are all cached does not load
+    torch. On a miss the model is loaded (once per process), which also checks it is usable
+    before any worker starts.
+
+    Raises
+    ------
+    ModelUnavailableError
+        The weights are missing or corrupt.
+    """
+    if not enabled:
+        return None
+    memo_path = settings.data_dir / IDENTITY_MEMO
+    fingerprint = _quality_fingerprint(settings)
+    if fingerprint is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            memo = json.loads(memo_path.read_text())
+            if memo["fingerprint"] == fingerprint:
+                return str(memo["identity"])
+    identity = model_identity(get_quality_model(settings))
+    if fingerprint is not None:
+        with contextlib.suppress(OSError):
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_name(f".{IDENTITY_MEMO}.{os.getpid()}")
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "identity": identity}))
+            os.replace(tmp, memo_path)
+    return identity
 
 
 def _load_verified(path: Path) -> NisqaModel:
