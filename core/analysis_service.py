@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.config import AnalysisConfig, Settings
+from core.config import AnalysisConfig, ScanSettings, Settings
 from core.quality.base import model_identity
 from core.work import LocalCall, WorkItem, resolve_item
 
@@ -136,9 +136,7 @@ def analysis_inputs(item: WorkItem, settings: Settings, models: Models, *, layou
 
 def remote_ttl_s(settings: Settings) -> float:
     """``[scan] remote_ttl_s`` with its environment override."""
-    from core.scan import ScanConfig
-
-    return ScanConfig.from_settings(settings).remote_ttl_s
+    return ScanSettings.from_settings(settings).remote_ttl_s
 
 
 def reuse_reason(store: ResultStore, item: WorkItem, key: str | None, *, quality_id: str | None,

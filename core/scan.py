@@ -33,10 +33,10 @@ Design:
   weights file and the quality code, so torch is not even imported
   (:func:`core.quality.manager.quality_identity`).
 
-Configuration (``[scan]`` in callqa.toml, environment ``CALLQA_SCAN_<KEY>``): ``claim_ttl_s``
-(1800), ``remote_ttl_s`` (86400: recordings fetched from remote servers are fetched again after
-this, since they can be rewritten or truncated), ``progress_interval_s`` (10: plain progress
-lines when stderr is not a terminal).
+Configuration: ``[scan]`` (:class:`core.config.ScanSettings`; environment ``CALLQA_SCAN_<KEY>``):
+``claim_ttl_s`` (1800), ``remote_ttl_s`` (86400: recordings fetched from remote servers are
+fetched again after this, since they can be rewritten or truncated), ``progress_interval_s``
+(10: plain progress lines when stderr is not a terminal).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.analysis_service import AnalysisJob, Models, load_models, record_failure, reuse_reason, save_result
-from core.config import Settings, env_overrides
+from core.config import ScanSettings, Settings
 from core.errors import CallQAError, ConfigError, ModelUnavailableError, ParameterError, ScanIncompleteError
 from core.progress import NullProgress, ProgressReporter
 from core.quality.manager import quality_identity
@@ -72,34 +72,6 @@ if TYPE_CHECKING:
     from core.results import CallAnalysis
 
 _FATAL = (ModelUnavailableError, ConfigError)
-
-
-# --- configuration -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScanConfig:
-    """``[scan]`` settings."""
-
-    claim_ttl_s: float = 1800.0
-    remote_ttl_s: float = 86400.0
-    progress_interval_s: float = 10.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ScanConfig:
-        """Read ``[scan]`` with ``CALLQA_SCAN_*`` overrides, rejecting unknown keys and bad values."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = env_overrides(settings.section("scan"), "CALLQA_SCAN_", dict.fromkeys(names, float))
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ConfigError(f"unknown [scan] setting(s): {', '.join(unknown)}")
-        clean = {}
-        for name, value in values.items():
-            try:
-                clean[name] = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"[scan] {name}={value!r} must be a number") from None
-            if clean[name] <= 0:
-                raise ConfigError(f"[scan] {name}={value!r} must be positive")
-        return cls(**clean)
 
 
 # --- the report ------------------------------------------------------------------------------------
@@ -257,7 +229,7 @@ class _Scan:
 
     def __init__(self, settings: Settings, store: ResultStore, *, workers: int, quality: bool,
                  quality_id: str | None, limit: int | None, progress: ProgressReporter, run_dir: Path,
-                 scan_cfg: ScanConfig) -> None:
+                 scan_cfg: ScanSettings) -> None:
         self.settings = settings
         self.store = store
         self.workers = workers
@@ -509,7 +481,7 @@ def run_scan(
     if limit is not None and limit < 0:
         raise ParameterError(f"limit={limit} must not be negative")
     progress = progress or NullProgress()
-    scan_cfg = ScanConfig.from_settings(settings)
+    scan_cfg = ScanSettings.from_settings(settings)
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     t0 = time.perf_counter()

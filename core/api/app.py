@@ -416,8 +416,7 @@ def _fetch_url(settings: Settings, url: str, dest_dir: Path) -> Path:
 
     access = RecordingAccess.from_settings(settings)
     location = http_location(url, access, what="url")
-    cache_dir = Path(access.cache_dir).expanduser() if access.cache_dir else settings.data_dir / "recordings-cache"
-    download = fetch_http(location, access=access, cache=FetchCache(cache_dir, max_bytes=access.cache_max_bytes))
+    download = fetch_http(location, access=access, cache=FetchCache(access.cache_path(), max_bytes=access.cache_max_bytes))
     return place(download.path, dest_dir / location.leaf)
 
 

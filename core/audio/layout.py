@@ -17,15 +17,12 @@ ViciDial names a recording's files ``NAME-in.wav`` (audio received from the moni
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from core.audio.io import AudioClip, check_file, load_audio, open_info
+from core.audio.io import AudioClip, check_file, downmix, load_audio, open_info
 from core.config import AnalysisConfig
 from core.errors import AudioNotFoundError, LayoutError, PathNotAllowedError, escape_text
 from core.results import LAYOUTS
@@ -221,11 +218,9 @@ def resolve_layout(
 
     def mono(path: Path) -> AudioClip:
         clips = load(path)
-        if len(clips) == 1:
-            return clips[0]
-        mix = ((clips[0].samples.astype(np.float64) + clips[1].samples) / 2).astype(np.float32)
-        warnings.append(f"{_name(path)} is stereo; its channels were averaged into one mixed track")
-        return dataclasses.replace(clips[0], samples=mix, path=path, channel=None)
+        if len(clips) > 1:
+            warnings.append(f"{_name(path)} is stereo; its channels were averaged into one mixed track")
+        return downmix(clips)
 
     def missing(role: str, beside: Path | None) -> str:
         where = f" beside {_name(beside)}" if beside else ""

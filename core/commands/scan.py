@@ -69,8 +69,9 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
       callqa scan vicidial --since yesterday --campaign SALESOUT
       callqa scan vicidial --since 2026-11-01 --queue
     """
+    from core.config import ScanSettings
     from core.progress import ProgressReporter
-    from core.scan import ScanConfig, run_scan, scan_folder
+    from core.scan import run_scan, scan_folder
 
     settings = settings_from(ctx)
     if since is not None and until is not None and since >= until:
@@ -84,7 +85,7 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
                                      "`callqa worker` processes instead", param_hint="--workers")
     progress = ProgressReporter(label="scan", stream=sys.stderr,
                                 interval_s=None if sys.stderr.isatty() else
-                                ScanConfig.from_settings(settings).progress_interval_s)
+                                ScanSettings.from_settings(settings).progress_interval_s)
     store_url = store_url_from(ctx, settings)
     if source == VICIDIAL:
         from core.fetch.service import vicidial_items

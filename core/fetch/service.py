@@ -163,8 +163,7 @@ class _Fetcher:
         self.row = row
         self.dest_dir = dest_dir
         self.name = safe_filename(row.get("filename"))
-        cache_dir = Path(access.cache_dir).expanduser() if access.cache_dir else Settings().data_dir / "recordings-cache"
-        self.cache = FetchCache(cache_dir, max_bytes=access.cache_max_bytes)
+        self.cache = FetchCache(access.cache_path(), max_bytes=access.cache_max_bytes)
         self.warnings: list[str] = []
         self.broken: dict[str, str] = {}  # connection -> error
         self.paths: dict[str, Path] = {}

@@ -34,10 +34,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from core.config import PROJECT_ROOT, Settings, env_overrides, load_settings
-from core.errors import CallQAError, ModelUnavailableError, ParameterError
+from core.config import PROJECT_ROOT, Settings, SettingsSection, load_settings
+from core.errors import CallQAError, ConfigError, ModelUnavailableError, ParameterError
 from core.quality.base import model_identity
 
 if TYPE_CHECKING:
@@ -63,23 +63,38 @@ class InstallResult:
     source: str
 
 
-def _quality_section(settings: Settings) -> dict[str, object]:
-    return env_overrides(settings.section("quality"), "CALLQA_QUALITY_", {"threads": int})
+@dataclass(frozen=True)
+class QualitySettings(SettingsSection):
+    """``[quality]``: the weights file ("" = ``models/nisqa.tar``) and torch threads.
+
+    ``CALLQA_NISQA_WEIGHTS`` (or ``CALLQA_QUALITY_WEIGHTS``) and ``CALLQA_QUALITY_THREADS``
+    override them; a relative ``weights`` in the file is relative to the file.
+    """
+
+    weights: str = ""
+    threads: int = DEFAULT_THREADS
+
+    SECTION: ClassVar[str] = "quality"
+    ENV_ALIASES: ClassVar[dict[str, str]] = {"weights": "CALLQA_NISQA_WEIGHTS"}
+
+    @classmethod
+    def _from_file(cls, values: dict[str, Any], settings: Settings) -> dict[str, Any]:
+        weights = values.get("weights")
+        if isinstance(weights, str) and weights and settings.path is not None:
+            path = Path(weights).expanduser()
+            values["weights"] = str(path if path.is_absolute() else settings.path.parent / path)
+        return values
+
+    def _validate(self) -> None:
+        if self.threads < 1:
+            raise ConfigError(f"[quality] threads={self.threads} must be a positive integer")
 
 
 def weights_path(settings: Settings | None = None) -> Path:
     """Where the NISQA weights are read from (and installed to); see the module docstring."""
     settings = settings or load_settings()
-    env = os.environ.get("CALLQA_NISQA_WEIGHTS")
-    if env:
-        return Path(env).expanduser()
-    configured = settings.section("quality").get("weights")
-    if configured:
-        path = Path(str(configured)).expanduser()
-        if not path.is_absolute() and settings.path is not None:
-            path = settings.path.parent / path
-        return path
-    return settings.models_dir / WEIGHTS_FILE
+    weights = QualitySettings.from_settings(settings).weights
+    return Path(weights).expanduser() if weights else settings.models_dir / WEIGHTS_FILE
 
 
 def shared_dir() -> Path:
@@ -186,10 +201,11 @@ def _download(url: str, out: BinaryIO, *, timeout_s: float) -> None:
 
 
 def _threads(settings: Settings, threads: int | None) -> int:
-    value = threads if threads is not None else _quality_section(settings).get("threads", DEFAULT_THREADS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"[quality] threads={value!r} must be a positive integer")
-    return value
+    if threads is None:
+        return QualitySettings.from_settings(settings).threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ParameterError(f"threads={threads!r} must be a positive integer")
+    return threads
 
 
 def get_quality_model(settings: Settings | None = None, *, threads: int | None = None) -> NisqaModel:
