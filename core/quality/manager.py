@@ -204,7 +204,7 @@ def _threads(settings: Settings, threads: int | None) -> int:
     if threads is None:
         return QualitySettings.from_settings(settings).threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ParameterError(f"threads={threads!r} must be a positive integer")
+        raise ParameterError(f"[quality] threads={threads!r} must be a positive integer")
     return threads
 
 

@@ -341,6 +341,24 @@ def test_remote_items_are_fetched_in_workers_and_refetched_after_the_ttl(corpus_
     assert not list((tmp_path / "tmp").iterdir())  # fetched files went with the run folder
 
 
+def test_analyze_or_reuse_follows_the_remote_ttl_override(corpus_dir, call_ids, settings, tmp_path, monkeypatch):
+    """The dashboard and the API (analyze_or_reuse) honour CALLQA_SCAN_REMOTE_TTL_S as scans do."""
+    from core.analysis_service import Models, analyze_or_reuse
+
+    folder = copy_calls(corpus_dir, tmp_path / "remote", call_ids[:1])
+    monkeypatch.setitem(work_module.RESOLVERS, "vicidial", f"{__name__}:fetch_copy")
+    item = WorkItem(call_ids[0], "vicidial", str(folder / call_ids[0]), metadata={"agent": "6001"})
+    with open_store(str(tmp_path / "store.db")) as store:
+        outcomes = [analyze_or_reuse(item, store, Models(), settings).outcome]
+        outcomes.append(analyze_or_reuse(item, store, Models(), settings).outcome)  # within the TTL: not fetched
+        monkeypatch.setenv("CALLQA_SCAN_REMOTE_TTL_S", "0.001")
+        again = analyze_or_reuse(item, store, Models(), settings)  # fetched again: same bytes, nothing analysed
+        outcomes.append(again.outcome)
+        assert store.get_analysis(call_ids[0]) == again.document and again.reused
+    assert outcomes == ["stored", "fresh", "unchanged"]
+    assert len((folder / "fetches.log").read_text().split()) == 2
+
+
 def fetch_or_crash(item: WorkItem, tmp_dir: Path, settings: Settings) -> CallFiles:
     """Like :func:`fetch_copy`, but the worker process dies (as on a decoder segfault) for a 'crash' item."""
     if item.metadata.get("crash"):
