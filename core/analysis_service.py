@@ -24,13 +24,14 @@ younger than ``[scan] remote_ttl_s`` and was scored by the same quality model.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import AnalysisConfig, ScanSettings, Settings
+from core.errors import ConfigError
 from core.quality.base import model_identity
 from core.work import LocalCall, WorkItem, resolve_item
 
@@ -113,6 +114,33 @@ class AnalysisInputs:
         from core.store.cachekey import cache_key
 
         return cache_key(call, self.cfg, self.quality_id, layout=self.layout, extra=self.extra_ids)
+
+
+def call_item(settings: Settings, *, path: str | Path | None = None, recording_id: int | None = None,
+              roots: Iterable[Path] | None = None) -> WorkItem:
+    """The work item of a call a person names: a local recording (its siblings are found beside it;
+    with ``roots`` every file of the call must lie below one of them) or a ViciDial
+    ``recording_id`` (looked up now, fetched when analysed).
+
+    Raises
+    ------
+    ConfigError
+        Neither or both given.
+    AudioNotFoundError, CallNotFoundError, ViciDialError
+        The recording does not exist.
+    PathNotAllowedError
+        A file of the call lies outside ``roots``.
+    """
+    if (path is None) == (recording_id is None):
+        raise ConfigError("give either a recording path or a ViciDial recording_id")
+    if path is not None:
+        from core.work import path_item
+
+        return path_item(path, roots=roots)
+    from core.fetch.service import recording_item
+
+    assert recording_id is not None
+    return recording_item(settings, recording_id)
 
 
 def analysis_inputs(item: WorkItem, settings: Settings, models: Models, *, layout: str | None = None,

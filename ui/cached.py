@@ -13,7 +13,6 @@ are in ``core`` (:mod:`core.dashboard`, :mod:`core.audio.preview`). Pages turn t
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,12 @@ import streamlit as st
 from core import dashboard
 from core.audio import preview
 from core.config import Settings, load_settings
-from core.dashboard import FOLDERS_ENV, StoreTarget  # noqa: F401  (pages name them through this module)
+from core.dashboard import StoreTarget
 from core.errors import ConfigError, StoreError
 from core.store import ResultStore, open_store, queries
 
 QUERY_TTL_S = 60
 VICIDIAL_TTL_S = 120
-ENVELOPE_WIDTH = preview.ENVELOPE_WIDTH
 #: The sections of ``.streamlit/secrets.toml`` merged into the configuration file's.
 SECRET_SECTIONS = ("store", "paths", "vicidial", "recordings", "claude", "analysis", "quality", "dashboard")
 
@@ -222,10 +220,6 @@ def vicidial_search(filters: Any, limit: int = 100) -> pd.DataFrame:
 
 
 # --- audio for the deep dive ------------------------------------------------------------------------
-split_source = preview.split_source
-file_stamp = preview.file_stamp
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def waveform_envelope(source: str, width: int, stamp: tuple[int, int] | None) -> pd.DataFrame:
     """The envelope of one leg, keyed by its file (path, channel, mtime, size) and the width."""
@@ -250,18 +244,11 @@ def analyze_or_reuse(*, path: Path | None = None, recording_id: int | None = Non
     tuple of (dict, bool)
         The analysis JSON and whether it was already stored.
     """
-    from core.analysis_service import Models, analyze_or_reuse
+    from core.analysis_service import Models, analyze_or_reuse, call_item
 
     settings = get_settings()
-    if recording_id is not None:
-        from core.fetch.service import recording_item
-
-        item = recording_item(settings, recording_id)
-    else:
-        from core.work import path_item
-
-        assert path is not None
-        item = path_item(path, roots=tuple(allowed_folders()))  # every file of the call, symlinks followed
+    roots = tuple(allowed_folders()) if path is not None else None  # every file of the call, symlinks followed
+    item = call_item(settings, path=path, recording_id=recording_id, roots=roots)
     models = Models(quality=_quality_model_or_none(), vad=get_vad())  # loaded once per process
     result = analyze_or_reuse(item, get_store(), models, settings, progress=progress)
     if not result.reused:
@@ -277,12 +264,6 @@ def _quality_model_or_none():
         return get_quality_model()
     except ModelUnavailableError:
         return None
-
-
-def today() -> datetime:
-    """Now, local wall-clock time without a zone (how call times are stored)."""
-    return datetime.now()
-
 
 
 # --- Claude -------------------------------------------------------------------------------------------

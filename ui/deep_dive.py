@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.audio import preview
 from core.config import AnalysisConfig
 from core.errors import CallNotFoundError, CallQAError, ParameterError
 from ui import charts, state
@@ -110,9 +111,9 @@ def audio_players(doc: dict[str, Any], *, start_s: float = 0.0) -> None:
     for col, (leg, source) in zip(st.columns(len(sources)), sources.items(), strict=True):
         with col:
             st.markdown(leg_heading(leg), unsafe_allow_html=True)
-            stamp = cached.file_stamp(source)
+            stamp = preview.file_stamp(source)
             if stamp is None:
-                st.caption(f":material/volume_off: Recording not available at `{cached.split_source(source)[0]}`")
+                st.caption(f":material/volume_off: Recording not available at `{preview.split_source(source)[0]}`")
                 continue
             data = call_or_none(cached.leg_audio, source, stamp)
             if data is not None:
@@ -126,10 +127,10 @@ def timeline(doc: dict[str, Any], *, highlight: tuple[float, float] | None = Non
     duration = float(doc.get("duration_s") or 0.0)
     legs = charts.legs_of(doc)
     for leg, source in leg_sources(doc).items():
-        stamp = cached.file_stamp(source)
+        stamp = preview.file_stamp(source)
         if stamp is None:
             continue
-        env = call_or_none(cached.waveform_envelope, source, cached.ENVELOPE_WIDTH, stamp)
+        env = call_or_none(cached.waveform_envelope, source, preview.ENVELOPE_WIDTH, stamp)
         if env is not None:
             st.altair_chart(charts.waveform_chart(env, leg=leg, duration_s=duration, highlight=highlight),
                             width="stretch")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.progress import format_duration
 from ui import charts
 
 
@@ -16,10 +17,7 @@ def fmt_duration(seconds: float | None) -> str:
     """``1:05`` / ``1:02:03`` for a duration in seconds; ``–`` when unknown."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "–"
-    total = int(round(float(seconds)))
-    h, rem = divmod(total, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return format_duration(float(seconds))
 
 
 def fmt_mos(value: float | None) -> str:

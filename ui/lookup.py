@@ -11,7 +11,7 @@ import streamlit as st
 from core.errors import ParameterError
 from ui.dates import date_bounds
 from ui.formatting import finding_names, fmt_duration, severity_mark
-from ui.widgets import CALL_COLUMNS, calls_display
+from ui.widgets import CALL_COLUMNS, calls_display, drop_empty_columns
 
 
 def with_headlines(frame: pd.DataFrame, url: str, *, id_column: str) -> pd.DataFrame:
@@ -43,10 +43,7 @@ def _headline_display(merged: pd.DataFrame) -> pd.DataFrame:
         "mos_agent": merged["mos_agent"],
         "mos_mixed": merged["mos_mixed"],
     })
-    for col in ("mos_caller", "mos_agent", "mos_mixed"):
-        if out[col].isna().all():
-            out = out.drop(columns=col)
-    return out
+    return drop_empty_columns(out, ("mos_caller", "mos_agent", "mos_mixed"))
 
 
 VICIDIAL_COLUMNS = {

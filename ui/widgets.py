@@ -70,10 +70,12 @@ def calls_display(df: pd.DataFrame) -> pd.DataFrame:
         "layout": df["layout"].map(lambda v: v.capitalize() if isinstance(v, str) else v),
     })
     # a column that is empty for every row only adds noise (e.g. no mixed legs, no agents known)
-    for col in ("mos_mixed", "mos_caller", "mos_agent", "agent", "campaign"):
-        if out[col].isna().all():
-            out = out.drop(columns=col)
-    return out
+    return drop_empty_columns(out, ("mos_mixed", "mos_caller", "mos_agent", "agent", "campaign"))
+
+
+def drop_empty_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` without those of ``columns`` that are empty in every row."""
+    return frame.drop(columns=[c for c in columns if frame[c].isna().all()])
 
 
 def selectable_table(df: pd.DataFrame, *, key: str, column_config: dict | None = None,

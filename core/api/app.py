@@ -421,7 +421,7 @@ def _fetch_url(settings: Settings, url: str, dest_dir: Path) -> Path:
 
 
 def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | None) -> tuple[dict[str, Any], bool]:
-    from core.analysis_service import Models, analyze_or_reuse
+    from core.analysis_service import Models, analyze_or_reuse, call_item
     from core.runtime import run_tmp_dir
     from core.work import WorkItem, path_item
 
@@ -430,7 +430,7 @@ def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | N
         return result.document, result.reused
 
     if path is not None:
-        return stored(path_item(path, roots=state.roots))
+        return stored(call_item(state.settings, path=path, roots=state.roots))
     if request.url is not None:
         with run_tmp_dir(state.settings, "api-url") as tmp:
             local = _fetch_url(state.settings, request.url, tmp)
@@ -439,9 +439,7 @@ def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | N
     if recording_id is None:
         assert request.lookup is not None  # the schema requires one source
         recording_id = _resolve_lookup(state.settings, request.lookup)
-    from core.fetch.service import recording_item
-
-    return stored(recording_item(state.settings, recording_id))
+    return stored(call_item(state.settings, recording_id=recording_id))
 
 
 def analyze_blocking(state: ApiState, request: AnalyzeRequest) -> tuple[dict[str, Any], bool]:

@@ -87,22 +87,14 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
       callqa analyze --recording-id 9123456 --json --save
       callqa analyze 20261107-080000_9828963560-all.mp3 --agent 6001 --json
     """
-    from core.analysis_service import analyze_item, analyze_or_reuse, load_models
+    from core.analysis_service import analyze_item, analyze_or_reuse, call_item, load_models
     from core.commands.voices import voice_context_for
 
     settings = settings_from(ctx)
     if (path is None) == (recording_id is None):
         raise click.UsageError("give either PATH or --recording-id")
     voices = voice_context_for(ctx, agent)
-    if recording_id is not None:
-        from core.fetch.service import recording_item
-
-        item = recording_item(settings, recording_id)
-    else:
-        from core.work import path_item
-
-        assert path is not None
-        item = path_item(path)
+    item = call_item(settings, path=path, recording_id=recording_id)
     models = load_models(settings, quality=not no_quality)
     if save:
         from core.store.store import open_store
