@@ -230,9 +230,12 @@ class AnalysisJob:
 
     def resolve(self, tmp_dir: Path | None, *, progress: Progress | None = None,
                 resolvers: Mapping[str, str] | None = None) -> LocalCall:
-        """Make the item local (a remote one is fetched into ``tmp_dir``)."""
-        if not self.item.local and progress:
-            progress("fetch")
+        """Make the item local (a remote one is fetched into ``tmp_dir``, which it then needs)."""
+        if not self.item.local:
+            if tmp_dir is None:
+                raise RuntimeError(f"{self.item.call_id}: a remote work item needs a folder to be fetched into")
+            if progress:
+                progress("fetch")
         self.local = resolve_item(self.item, tmp_dir or Path(self.settings.tmp_dir), self.settings, resolvers)
         if not self.item.local:
             self.fetched_at = datetime.now(UTC).replace(tzinfo=None)
@@ -304,15 +307,17 @@ class AnalysisJob:
         if before_work is not None and not before_work(self):
             return "busy", None
         with contextlib.ExitStack() as stack:
-            if self.local is None:
+            if not self.item.local and self.local is None:
                 if tmp_dir is None:
                     from core.runtime import run_tmp_dir
 
                     tmp_dir = stack.enter_context(run_tmp_dir(self.settings, "fetch"))
                 self.resolve(tmp_dir, progress=progress)
-                if not force and store.stored_key(self.item.call_id) == self.cache_key():
+                key = self.cache_key()  # hashed while the fetched files exist
+                if not force and store.stored_key(self.item.call_id) == key:
                     store.touch_fetched(self.item.call_id, fetched_at=self.fetched_at)
                     return "unchanged", None
+            self.cache_key()
             analysis = self.analyse(progress)
         return ("stored" if self.save(store, analysis) else "cached"), analysis
 

@@ -58,6 +58,19 @@ def test_analyze_recording_id(config: Path):
     assert any("falling back to the mix" in w for w in data["warnings"])
 
 
+def test_analyze_recording_id_save_stores_it_with_its_metadata(config: Path, tmp_path: Path):
+    store_path = tmp_path / "saved.db"
+    out = run(config, "--store", str(store_path), "analyze", "--recording-id", "9200001", "--json", "--no-quality",
+              "--save")
+    assert out.returncode == 0, out.stderr
+    with open_store(str(store_path)) as store:
+        assert store.get_analysis(CALL) == json.loads(out.stdout)
+        from core.store.queries import call_metadata
+
+        meta = call_metadata(store, CALL)
+    assert meta["agent"] == "6001" and str(meta["recording_id"]) == "9200001"
+
+
 def test_unknown_recording_id_is_one_line(config: Path):
     out = run(config, "analyze", "--recording-id", "1", "--no-quality")
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "1" in out.stderr and "Traceback" not in out.stderr
