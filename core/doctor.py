@@ -163,13 +163,14 @@ def check_data_dir(settings: Settings) -> Outcome:
     return PASS, f"{folder} writable"
 
 
-def check_store(settings: Settings, store_url: str | None) -> Outcome:
+def check_store(settings: Settings, store_url: str | None, *, live: bool = True) -> Outcome:
+    """``live``: also prove a SQLite store writable (a file in its folder, the write lock)."""
     from core.store.engine import normalize_url, redact_url, sqlite_path
 
     url = normalize_url(settings.store_url(store_url), create_dirs=False)
     shown = redact_url(url)
     path = sqlite_path(url)
-    if path is None:
+    if path is None or (not live and path.is_file()):
         return _schema_outcome(url, shown, writable=False)  # PostgreSQL: reachable and current
     folder = path.parent
     if not folder.is_dir():
@@ -367,7 +368,8 @@ def run_doctor(settings: Settings, *, store_url: str | None = None,
     only : iterable of str, optional
         Names of :data:`TITLES` to run (default: all, in that order).
     live : bool
-        Connect to ViciDial (False: only say whether it is configured).
+        Connect to ViciDial and prove the store writable (False: read-only and quick, for the
+        dashboard's sidebar).
     """
     env_path = os.environ.get("PATH", os.defpath)
     checks: dict[str, Callable[[], Outcome]] = {
@@ -377,7 +379,7 @@ def run_doctor(settings: Settings, *, store_url: str | None = None,
         "weights": lambda: check_weights(settings),
         "vad": check_vad,
         "data_dir": lambda: check_data_dir(settings),
-        "store": lambda: check_store(settings, store_url),
+        "store": lambda: check_store(settings, store_url, live=live),
         "temp_space": lambda: check_temp_space(settings),
         "vicidial": lambda: check_vicidial(settings, live=live),
         "recordings": lambda: check_recordings(settings),

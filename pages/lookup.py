@@ -78,7 +78,7 @@ elif source == VICIDIAL:
         state.put(state.LOOKUP_RESULTS, results)
 
 else:
-    folders = [str(f) for f in cached.allowed_folders(settings)]
+    folders = [str(f) for f in errors.call_or_stop(cached.allowed_folders, settings)]
     if not folders:
         st.info("**No recording folders are configured.** Add them to `[dashboard] folders` in callqa.toml "
                 f"(or `{FOLDERS_ENV}`).", icon=":material/folder_off:")

@@ -103,10 +103,15 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
             data = analyze_or_reuse(item, store, models, settings, layout=layout, force=True, voices=voices).document
     else:
         data = analyze_item(item, settings, models, layout=layout, voices=voices).as_dict()
+    echo_analysis(data, as_json=as_json)
+
+
+def echo_analysis(doc: dict, *, as_json: bool) -> None:
+    """Print one analysis: its JSON, or the readable report (``callqa analyze`` and ``callqa show``)."""
     if as_json:
-        echo_json(data)
+        echo_json(doc)
     else:
-        click.echo(render_report(data))
+        click.echo(render_report(doc))
 
 
 def register(cli: click.Group) -> None:
