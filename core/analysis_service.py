@@ -260,7 +260,7 @@ class AnalysisJob:
         """The cache key of a local item, None for a remote one (hashed where it is fetched)."""
         return self.cache_key() if self.item.local else None
 
-    def analyse(self, progress: Progress | None = None) -> CallAnalysis:
+    def run_pipeline(self, progress: Progress | None = None) -> CallAnalysis:
         """Run the pipeline on the resolved files; resolving added its warnings and JSON keys."""
         from core.pipeline import analyze_call
 
@@ -318,7 +318,7 @@ class AnalysisJob:
                     store.touch_fetched(self.item.call_id, fetched_at=self.fetched_at)
                     return "unchanged", None
             self.cache_key()
-            analysis = self.analyse(progress)
+            analysis = self.run_pipeline(progress)
         return ("stored" if self.save(store, analysis) else "cached"), analysis
 
 
@@ -398,9 +398,9 @@ def analyze_item(item: WorkItem, settings: Settings, models: Models, *, layout: 
     """
     job = AnalysisJob(item, settings, models, layout=layout, voices=voices)
     if item.local:
-        return job.analyse(progress)
+        return job.run_pipeline(progress)
     from core.runtime import run_tmp_dir
 
     with run_tmp_dir(settings, "fetch") as tmp:
         job.resolve(tmp, progress=progress)
-        return job.analyse(progress)
+        return job.run_pipeline(progress)

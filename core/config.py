@@ -368,6 +368,8 @@ class Settings:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
+        """The file's raw ``[name]`` table (read settings with a :class:`SettingsSection`, which adds
+        the environment, the checks and the types)."""
         value = self.raw.get(name, {})
         if not isinstance(value, dict):
             raise ConfigError(f"[{name}] in {self.path} must be a table")

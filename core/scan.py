@@ -185,7 +185,7 @@ def analyze_in_worker(item: WorkItem, previous_key: str | None = None) -> _Outco
         job.resolve(_WORKER["run_dir"], resolvers=_WORKER["resolvers"])
         if item.cache_key is None and job.cache_key() == previous_key:  # fetched here: hash what was fetched
             return _Outcome(item.call_id, "unchanged", job.key, fetched_at=job.fetched_at)
-        analysis = job.analyse()
+        analysis = job.run_pipeline()
         return _Outcome(item.call_id, "ok", job.cache_key(), analysis=analysis, fetched_at=job.fetched_at)
     except _FATAL as exc:
         return _Outcome(item.call_id, "fatal", job.key, reason=str(exc), error=exc)

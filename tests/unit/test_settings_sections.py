@@ -159,3 +159,10 @@ def test_paths_and_store_follow_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CALLQA_STORE", str(tmp_path / "s.db"))
     assert settings.tmp_dir == tmp_path / "t" and settings.store_url() == str(tmp_path / "s.db")
     assert settings.store_url("override.db") == "override.db"
+
+
+def test_other_variables_with_a_section_prefix_are_not_settings(monkeypatch):
+    """systemd's scan unit sets CALLQA_SCAN_SOURCE/_SINCE for its command line: not [scan] keys."""
+    monkeypatch.setenv("CALLQA_SCAN_SOURCE", "/var/spool/asterisk/monitorDONE")
+    monkeypatch.setenv("CALLQA_SCAN_SINCE", "2d")
+    assert ScanSettings.from_settings(Settings()) == ScanSettings()
