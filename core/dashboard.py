@@ -99,9 +99,11 @@ def check_folder(settings: Settings, folder: str | Path) -> Path:
     ConfigError
         The folder is not allowed, or does not exist.
     """
+    from core.audio.layout import resolve_inside
+
     p = Path(folder).expanduser().resolve()
     allowed = allowed_folders(settings)
-    if not any(p == root or root in p.parents for root in allowed):
+    if resolve_inside(p, allowed) is None:
         listed = ", ".join(str(a) for a in allowed) or "none"
         raise ConfigError(
             f"{p} is not one of the dashboard's recording folders (allowed: {listed}); add it to "

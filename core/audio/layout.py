@@ -111,6 +111,13 @@ def call_files_for(path: str | Path, *, roots: Iterable[Path] | None = None) -> 
     return CallFiles(call_id=name, files=files, given=p)
 
 
+def resolve_inside(path: str | Path, roots: Iterable[Path]) -> Path | None:
+    """``path``'s real location (symlinks followed) if it is one of ``roots`` (resolved folders)
+    or lies below one, else None."""
+    real = Path(path).resolve()
+    return real if any(real == root or real.is_relative_to(root) for root in roots) else None
+
+
 def check_inside(path: Path, roots: tuple[Path, ...]) -> Path:
     """``path``'s real location if it lies below one of ``roots`` (resolved folders).
 
@@ -123,10 +130,9 @@ def check_inside(path: Path, roots: tuple[Path, ...]) -> Path:
     PathNotAllowedError
         Naming ``path`` (never its target).
     """
-    real = Path(path).resolve()
-    for root in roots:
-        if real == root or real.is_relative_to(root):
-            return real
+    real = resolve_inside(path, roots)
+    if real is not None:
+        return real
     raise PathNotAllowedError(
         f"{path} lies outside the folders recordings may be read from (symlinks followed; "
         "[api] allowed_roots, [dashboard] folders)"
