@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import components, state
+from ui import health, state
 
 st.set_page_config(page_title="callqa", page_icon=":material/graphic_eq:", layout="wide")
 
@@ -31,6 +31,6 @@ if state.PARAM_CALL in st.query_params and page.url_path != deep_dive.url_path:
     st.switch_page(deep_dive, query_params=st.query_params.to_dict())
 
 with st.sidebar:
-    components.sidebar_panel()
+    health.sidebar_panel()
 
 page.run()

@@ -43,9 +43,10 @@ def _ms(fn, repeat: int) -> tuple[float, object]:
 
 def chart_stages(store, call_id: str, repeat: int) -> dict[str, float]:
     """Time each step the deep dive takes to draw one call's charts."""
+    from core.audio.preview import ENVELOPE_WIDTH, envelope
+    from core.audio.preview import leg_samples as _leg_samples
     from core.store.queries import call_analysis
     from ui import charts
-    from ui.cached import ENVELOPE_WIDTH, _leg_samples, envelope
 
     out: dict[str, float] = {}
     out["read analysis"], doc = _ms(lambda: call_analysis(store, call_id), repeat)

@@ -209,8 +209,9 @@ def through_queue(corpus: Path, store: str, stores: Stores, *, workers: int, qua
                   folder: Path) -> dict:
     """Warm ``callqa worker --concurrency N``, enqueue the corpus, time until the last analysis is stored."""
     from core.config import load_settings
+    from core.quality.manager import quality_identity
     from core.queue.enqueue import Enqueuer
-    from core.scan import folder_items, quality_identity
+    from core.work import folder_items
 
     log = folder / f"worker-{workers}-{uuid.uuid4().hex[:6]}.log"
     args = [sys.executable, "-m", "core.cli", "--store", store, "worker", "--concurrency", str(workers)]

@@ -4,33 +4,224 @@ Where the file comes from, highest first: an explicit path (``--config``), ``CAL
 ``./callqa.toml`` when it exists. Without any file every section is empty and the defaults
 below apply, which is what ``make run`` relies on.
 
-Each subsystem reads its own section (``settings.section("vicidial")``) and applies its own
-environment overrides; this module owns only the shared paths and the analysis thresholds.
-Secrets (database passwords, API keys) are read here or in the app layer and passed inward;
-they are never logged.
+Every section is read the same way, by one reader (:class:`SettingsSection`): defaults, then
+the file's ``[section]``, then the environment (``CALLQA_<SECTION>_<KEY>`` for every key, plus
+the older names a section lists in ``ENV_ALIASES``, which win), then one-line errors for unknown
+keys (with a "did you mean"), wrong types and out-of-range values. Each subsystem declares its
+section as a frozen dataclass on that base (``ViciDialSettings``, ``QueueSettings``...); this
+module declares the shared ones: paths, the store, the analysis thresholds and ``[scan]``.
+The CLI, the API and the dashboard (which lays ``.streamlit/secrets.toml`` over the file) all
+read through it, so an environment override works the same everywhere. Secrets (database
+passwords, API keys) are read here or in the app layer and passed inward; they are never logged.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+S = TypeVar("S", bound="SettingsSection")
 
 
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser() if value else default
+# --- the one section reader --------------------------------------------------------------------------
+class SettingsSection:
+    """Base of a frozen dataclass that is one ``[section]`` of callqa.toml.
+
+    Subclasses declare their keys as dataclass fields with defaults and may set:
+
+    - ``SECTION``: the table name;
+    - ``ENV_ALIASES``: ``{key: variable}``, older environment names that set a key and win over
+      ``CALLQA_<SECTION>_<KEY>`` (e.g. ``CALLQA_STORE`` for ``[store] url``);
+    - ``ENV_SEPARATORS``: how a list arrives in one environment variable (default ``,``; a JSON
+      array or table is read as JSON);
+    - ``SECRETS``: keys whose values are never quoted in messages;
+
+    and override the hooks ``_accepted`` (keys that are not fields), ``_from_file`` (e.g. paths
+    relative to the file), ``_clean`` (one key's conversion), ``_complete`` (derived values) and
+    ``_validate`` (checks across keys).
+    """
+
+    SECTION: ClassVar[str] = ""
+    ENV_ALIASES: ClassVar[Mapping[str, str]] = {}
+    ENV_SEPARATORS: ClassVar[Mapping[str, str]] = {}
+    SECRETS: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_settings(cls: type[S], settings: Settings) -> S:
+        """Read the section from ``settings`` with its environment overrides.
+
+        Raises
+        ------
+        ConfigError
+            Unknown keys, wrong types, out-of-range values (one line naming the key or the
+            environment variable; secrets never quoted).
+        """
+        values, origins = read_section(settings, cls)
+        return cls.from_mapping(values, origins=origins, **cls._context(settings))
+
+    @classmethod
+    def from_mapping(cls: type[S], values: Mapping[str, Any] | None = None, *,
+                     origins: Mapping[str, str] | None = None, **context: Any) -> S:
+        """Build from a table (no environment); ``origins`` names where a value came from.
+
+        Raises
+        ------
+        ConfigError
+            As :meth:`from_settings`.
+        """
+        values = dict(values or {})
+        accepted = cls._accepted()
+        check_keys(cls.SECTION, values, accepted)
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            clean.update(cls._clean(name, value, accepted[name], label=(origins or {}).get(name)))
+        out = cls(**cls._complete(clean, **context))  # type: ignore[call-arg]
+        out._validate()
+        return out
+
+    @classmethod
+    def origin(cls, settings: Settings, key: str) -> str | None:
+        """Where ``key`` gets its value: the environment variable, ``[section] key`` (the file or
+        the dashboard's secrets), or None for the default."""
+        values, origins = read_section(settings, cls)
+        if key in origins:
+            return origins[key]
+        return f"[{cls.SECTION}] {key}" if values.get(key) not in (None, "") else None
+
+    @classmethod
+    def env_names(cls, key: str) -> list[str]:
+        """The environment variables that set ``key``, weakest first."""
+        names = [f"CALLQA_{cls.SECTION.upper()}_{key.upper()}"]
+        alias = cls.ENV_ALIASES.get(key)
+        return names + [alias] if alias and alias not in names else names
+
+    # hooks ------------------------------------------------------------------------------------
+    @classmethod
+    def _accepted(cls) -> dict[str, Any]:
+        """Every key the section accepts, with the default that gives its type."""
+        return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())  # type: ignore[misc]
+                for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def _from_file(cls, values: dict[str, Any], settings: Settings) -> dict[str, Any]:
+        return values
+
+    @classmethod
+    def _context(cls, settings: Settings) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        return {name: coerce_setting(cls.SECTION, name, value, default, secret=name in cls.SECRETS, label=label)}
+
+    @classmethod
+    def _complete(cls, clean: dict[str, Any], **context: Any) -> dict[str, Any]:
+        return clean
+
+    def _validate(self) -> None:
+        return None
 
 
+def read_section(settings: Settings, cls: type[SettingsSection]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The file's ``[cls.SECTION]`` with the environment laid over it, and which keys the
+    environment set (key -> variable name). Unknown keys are kept, for the reader to refuse."""
+    values = cls._from_file(settings.section(cls.SECTION), settings)
+    origins: dict[str, str] = {}
+    for key, default in cls._accepted().items():
+        for var in cls.env_names(key):
+            raw = os.environ.get(var)
+            if raw is None or raw == "":
+                continue
+            values[key] = _env_value(var, raw, default, cls.ENV_SEPARATORS.get(key, ","))
+            origins[key] = var
+    return values, origins
+
+
+def _env_value(var: str, raw: str, default: Any, separator: str) -> Any:
+    """An environment string as a TOML value would arrive: lists split (or JSON), tables as JSON."""
+    if not isinstance(default, (tuple, list, dict)):
+        return raw
+    text = raw.strip()
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ConfigError(f"{var} is not valid JSON") from None
+    return [part.strip() for part in text.split(separator) if part.strip()]
+
+
+def check_keys(section: str, values: Mapping[str, Any], known: Mapping[str, Any] | set[str] | frozenset[str]) -> None:
+    """Raise :class:`ConfigError` naming any key of ``[section]`` that is not a setting (with the
+    closest known key as a suggestion)."""
+    unknown = sorted(set(values) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    raise ConfigError(f"unknown [{section}] setting(s): {', '.join(hints)}")
+
+
+def coerce_setting(section: str, name: str, value: Any, default: Any, *, secret: bool = False,
+                   label: str | None = None) -> Any:
+    """A TOML or environment value converted to the type of the setting's default.
+
+    Booleans accept true/false and the strings 1/0, yes/no, on/off; tuples accept a list or one
+    string; integers refuse booleans and fractions. The error is one line naming the setting
+    (``label``, e.g. the environment variable it came from, else ``[section] name``) and, unless
+    ``secret``, the offending value.
+    """
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+                return value.strip().lower() in _TRUE
+            if not isinstance(value, bool):
+                raise TypeError(value)
+            return value
+        if isinstance(default, tuple):
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)):
+                raise TypeError(value)
+            return tuple(str(v) for v in items)
+        if isinstance(default, int):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError(value)
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, bool):
+                raise TypeError(value)
+            return float(value)
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    except (TypeError, ValueError):
+        shown = "" if secret else f"={value!r}"
+        raise ConfigError(f"{label or f'[{section}] {name}'}{shown} must be a {type(default).__name__}") from None
+
+
+def positive(section: str, name: str, value: float, *, strict: bool = True) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is > 0 (``strict``) or >= 0."""
+    if value <= 0 if strict else value < 0:
+        raise ConfigError(f"[{section}] {name}={value!r} must be {'> 0' if strict else '>= 0'}")
+
+
+# --- the shared sections -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class AnalysisConfig:
+class AnalysisConfig(SettingsSection):
     """Every threshold the analysis uses. Stored with each analysis and part of its cache key.
 
     Units are in the names. Defaults are telephony defaults justified in README ("Thresholds")
@@ -108,20 +299,64 @@ class AnalysisConfig:
     mix_gap_min_events: int = 5
     mix_gap_min_per_min: float = 30.0  # abrupt holes per minute of a side's speech
 
+    SECTION: ClassVar[str] = "analysis"
+
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None) -> AnalysisConfig:
-        """Build from a ``[analysis]`` section, rejecting unknown keys and wrong types."""
-        values = dict(values or {})
-        defaults = {f.name: getattr(cls, f.name) for f in dataclasses.fields(cls)}
-        check_keys("analysis", values, set(defaults))
-        clean = {name: coerce_setting("analysis", name, value, defaults[name]) for name, value in values.items()}
-        cfg = cls(**clean)
-        if cfg.stereo_left not in ("agent", "caller"):
-            raise ConfigError(f"[analysis] stereo_left={cfg.stereo_left!r} must be 'agent' or 'caller'")
-        return cfg
+    def _validate(self) -> None:
+        if self.stereo_left not in ("agent", "caller"):
+            raise ConfigError(f"[analysis] stereo_left={self.stereo_left!r} must be 'agent' or 'caller'")
+
+
+@dataclass(frozen=True)
+class PathSettings(SettingsSection):
+    """``[paths]``: where data, models and temporary files live ("" = the default below)."""
+
+    data_dir: str = ""  # default <project>/data
+    models_dir: str = ""  # default <project>/models
+    tmp_dir: str = ""  # default <data_dir>/tmp
+
+    SECTION: ClassVar[str] = "paths"
+    ENV_ALIASES: ClassVar[Mapping[str, str]] = {"data_dir": "CALLQA_DATA", "models_dir": "CALLQA_MODELS",
+                                                "tmp_dir": "CALLQA_TMP"}
+
+
+@dataclass(frozen=True)
+class StoreSettings(SettingsSection):
+    """``[store]``: the result store, a SQLite path or ``postgresql://`` URL ("" = data/callqa.db)."""
+
+    url: str = field(default="", repr=False)
+
+    SECTION: ClassVar[str] = "store"
+    ENV_ALIASES: ClassVar[Mapping[str, str]] = {"url": "CALLQA_STORE"}
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"url"})
+
+
+@dataclass(frozen=True)
+class ScanSettings(SettingsSection):
+    """``[scan]``: claims, the re-fetch TTL of remote recordings, progress lines.
+
+    Attributes
+    ----------
+    claim_ttl_s : float
+        A scanner's claim on a call expires after this long.
+    remote_ttl_s : float
+        A recording fetched from a remote server is fetched again after this long (it can be
+        rewritten or truncated); until then its stored analysis is reused without fetching.
+    progress_interval_s : float
+        Plain progress lines when stderr is not a terminal.
+    """
+
+    claim_ttl_s: float = 1800.0
+    remote_ttl_s: float = 86400.0
+    progress_interval_s: float = 10.0
+
+    SECTION: ClassVar[str] = "scan"
+
+    def _validate(self) -> None:
+        for f in dataclasses.fields(self):
+            positive(self.SECTION, f.name, getattr(self, f.name))
 
 
 @dataclass(frozen=True)
@@ -132,6 +367,8 @@ class Settings:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
+        """The file's raw ``[name]`` table (read settings with a :class:`SettingsSection`, which adds
+        the environment, the checks and the types)."""
         value = self.raw.get(name, {})
         if not isinstance(value, dict):
             raise ConfigError(f"[{name}] in {self.path} must be a table")
@@ -139,29 +376,26 @@ class Settings:
 
     @property
     def analysis(self) -> AnalysisConfig:
-        return AnalysisConfig.from_mapping(self.section("analysis"))
+        return AnalysisConfig.from_settings(self)
 
     @property
     def data_dir(self) -> Path:
-        default = Path(self.section("paths").get("data_dir", PROJECT_ROOT / "data"))
-        return _env_path("CALLQA_DATA", default)
+        value = PathSettings.from_settings(self).data_dir
+        return Path(value).expanduser() if value else PROJECT_ROOT / "data"
 
     @property
     def models_dir(self) -> Path:
-        default = Path(self.section("paths").get("models_dir", PROJECT_ROOT / "models"))
-        return _env_path("CALLQA_MODELS", default)
+        value = PathSettings.from_settings(self).models_dir
+        return Path(value).expanduser() if value else PROJECT_ROOT / "models"
 
     @property
     def tmp_dir(self) -> Path:
-        default = Path(self.section("paths").get("tmp_dir", self.data_dir / "tmp"))
-        return _env_path("CALLQA_TMP", default)
+        value = PathSettings.from_settings(self).tmp_dir
+        return Path(value).expanduser() if value else self.data_dir / "tmp"
 
     def store_url(self, override: str | None = None) -> str:
         """The result store: ``--store``, then ``CALLQA_STORE``, then ``[store] url``, then data/callqa.db."""
-        value = override or os.environ.get("CALLQA_STORE") or self.section("store").get("url")
-        if not value:
-            value = str(self.data_dir / "callqa.db")
-        return str(value)
+        return str(override or StoreSettings.from_settings(self).url or self.data_dir / "callqa.db")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -184,63 +418,3 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
     return Settings(path=p, raw=raw)
-
-
-def env_overrides(section: dict[str, Any], prefix: str, keys: dict[str, type]) -> dict[str, Any]:
-    """Return ``section`` with ``{prefix}{KEY}`` environment variables applied (e.g. CALLQA_VICIDIAL_HOST)."""
-    out = dict(section)
-    for key, kind in keys.items():
-        value = os.environ.get(f"{prefix}{key.upper()}")
-        if value is None or value == "":
-            continue
-        try:
-            out[key] = kind(value)
-        except ValueError:
-            raise ConfigError(f"{prefix}{key.upper()}={value!r} must be a {kind.__name__}") from None
-    return out
-
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def check_keys(section: str, values: dict[str, Any], known: set[str] | frozenset[str]) -> None:
-    """Raise :class:`ConfigError` naming any key of ``[section]`` that is not a setting."""
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown [{section}] setting(s): {', '.join(unknown)}")
-
-
-def coerce_setting(section: str, name: str, value: Any, default: Any, *, secret: bool = False) -> Any:
-    """A TOML or environment value converted to the type of the setting's default.
-
-    Booleans accept true/false and the strings 1/0, yes/no, on/off; tuples accept a list or one
-    string; integers refuse booleans and fractions. The error is one line naming the setting
-    (and, unless ``secret``, the offending value).
-    """
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-                return value.strip().lower() in _TRUE
-            if not isinstance(value, bool):
-                raise TypeError(value)
-            return value
-        if isinstance(default, tuple):
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, (list, tuple)):
-                raise TypeError(value)
-            return tuple(str(v) for v in items)
-        if isinstance(default, int):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError(value)
-            return int(value)
-        if isinstance(default, float):
-            if isinstance(value, bool):
-                raise TypeError(value)
-            return float(value)
-        if not isinstance(value, str):
-            raise TypeError(value)
-        return value
-    except (TypeError, ValueError):
-        shown = "" if secret else f"={value!r}"
-        raise ConfigError(f"[{section}] {name}{shown} must be a {type(default).__name__}") from None

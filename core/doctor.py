@@ -9,17 +9,22 @@ The checks, in order:
 - ``python``: interpreter version, and whether it runs from a virtualenv (isolation);
 - ``sox``, ``ffmpeg``: on ``PATH`` and their versions (reference tools, decoding of odd files);
 - ``weights``: the NISQA weights file exists and its sha256 is the published one;
+- ``vad``: the Silero VAD model ships with the installed package;
 - ``data_dir``: the data folder exists and a file can be created in it;
 - ``store``: the result store's folder is writable, the database can take the write lock,
   and its schema is current (SQLite); PostgreSQL: it answers and its schema is current;
 - ``temp_space``: the temporary folder is writable and has room for two fetched recordings;
 - ``vicidial``: reachable, the session is read-only, and the account has no write grants;
+- ``recordings``: where recordings may be fetched from (``[recordings]``);
 - ``api_key``: ``CALLQA_API_KEY`` is set and long enough;
 - ``secrets_file``: the secrets file (``--secrets-file``, ``$CALLQA_SECRETS_FILE``, default
   ``/etc/callqa/secrets.env``) is mode 600 (readable by its owner only);
 - ``claude``: an Anthropic key is configured (the AI features are optional).
 
 Nothing here prints a secret: keys and passwords are reported as set or not set.
+
+The dashboard's Settings & health page shows the same checks (each with a ``title`` for people);
+its sidebar runs the quick ones without connecting to ViciDial (``live=False``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +56,12 @@ _WRITE_GRANTS = re.compile(r"\b(ALL PRIVILEGES|INSERT|UPDATE|DELETE|DROP|CREATE|
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report."""
+    """One line of the report (``title``: its name for people, not part of the JSON)."""
 
     name: str
     status: str
     detail: str
+    title: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "status": self.status, "detail": self.detail}
@@ -157,13 +163,14 @@ def check_data_dir(settings: Settings) -> Outcome:
     return PASS, f"{folder} writable"
 
 
-def check_store(settings: Settings, store_url: str | None) -> Outcome:
+def check_store(settings: Settings, store_url: str | None, *, live: bool = True) -> Outcome:
+    """``live``: also prove a SQLite store writable (a file in its folder, the write lock)."""
     from core.store.engine import normalize_url, redact_url, sqlite_path
 
     url = normalize_url(settings.store_url(store_url), create_dirs=False)
     shown = redact_url(url)
     path = sqlite_path(url)
-    if path is None:
+    if path is None or (not live and path.is_file()):
         return _schema_outcome(url, shown, writable=False)  # PostgreSQL: reachable and current
     folder = path.parent
     if not folder.is_dir():
@@ -196,10 +203,13 @@ def _schema_outcome(url: str, shown: str, *, writable: bool) -> Outcome:
             return WARN, f"{exc}"
         return FAIL, str(exc)
     try:
-        revision = store.revision()
+        from core.store.queries import store_status
+
+        status = store_status(store)
     finally:
         store.close()
-    return PASS, f"{shown} {'writable, ' if writable else ''}schema {revision}"
+    return PASS, (f"{shown} {'writable, ' if writable else ''}schema {status['schema']}: {status['calls']:,} calls, "
+                  f"{status['errors']:,} failed analyses")
 
 
 def check_temp_space(settings: Settings) -> Outcome:
@@ -224,13 +234,28 @@ def check_temp_space(settings: Settings) -> Outcome:
     return PASS, detail
 
 
-def check_vicidial(settings: Settings) -> Outcome:
+def check_vad() -> Outcome:
+    from core.audio.vad import model_path
+
+    return PASS, f"Silero VAD installed ({model_path()})"
+
+
+def check_vicidial(settings: Settings, *, live: bool = True) -> Outcome:
+    """``live``: connect and check the session; otherwise only whether it is configured."""
+    from core.errors import ViciDialError
     from core.vicidial import ViciDialSettings, connect
 
     vs = ViciDialSettings.from_settings(settings)
     if not vs.configured:
         return WARN, "not configured ([vicidial] host): callqa works on folders and URLs only"
-    with connect(vs) as session:
+    login = f"{vs.user}@{vs.address}/{vs.database}, password {'set' if vs.password else 'not set'}"
+    if not live:
+        return PASS, f"configured: {login}"
+    try:
+        session = connect(vs)
+    except ViciDialError as exc:
+        return FAIL, f"{exc} ({login})"
+    with session:
         read_only = None
         for variable in ("transaction_read_only", "tx_read_only"):
             try:
@@ -248,6 +273,22 @@ def check_vicidial(settings: Settings) -> Outcome:
         return WARN, (f"{vs.address} reachable, read-only session, but user '{vs.user}' may {', '.join(writes)}: "
                       "give callqa a SELECT-only account")
     return PASS, f"{vs.address} reachable, read-only session, SELECT-only account ({session.flavor})"
+
+
+def check_recordings(settings: Settings) -> Outcome:
+    from core.vicidial.settings import RecordingAccess
+
+    access = RecordingAccess.from_settings(settings)
+    parts = []
+    if access.local_roots:
+        parts.append(f"{len(access.local_roots)} local root(s)")
+    if access.sftp_configured:
+        parts.append(f"SFTP {access.sftp_host}")
+    if access.allowed_hosts:
+        parts.append(f"HTTP from {len(access.allowed_hosts)} host(s)")
+    if not parts:
+        return WARN, "no [recordings] access configured: ViciDial recordings cannot be fetched (local files only)"
+    return PASS, ", ".join(parts)
 
 
 def check_api_key(settings: Settings) -> Outcome:
@@ -280,12 +321,21 @@ def check_claude(settings: Settings) -> Outcome:
 
     claude = ClaudeSettings.from_settings(settings)
     if not claude.configured:
-        return WARN, "no Anthropic API key: AI summaries, investigations and chat are off"
-    return PASS, (f"configured ({claude.summary_model} summaries, daily budget ${claude.daily_budget_usd:g}; "
-                   "watch callqa_llm_cost_usd_total)")
+        return WARN, "no Anthropic API key (ANTHROPIC_API_KEY not set): AI summaries, investigations and chat are off"
+    return PASS, (f"API key present ({claude.summary_model} summaries, chat {claude.chat_model}, daily budget "
+                  f"${claude.daily_budget_usd:g}; watch callqa_llm_cost_usd_total)")
 
 
 # --- the report ----------------------------------------------------------------------------------
+#: Every check in report order: name -> its title for people.
+TITLES = {
+    "python": "Python", "sox": "sox", "ffmpeg": "ffmpeg", "weights": "NISQA quality model",
+    "vad": "Voice activity detector", "data_dir": "Data folder", "store": "Result store",
+    "temp_space": "Temporary space", "vicidial": "ViciDial", "recordings": "Recording access",
+    "api_key": "HTTP API key", "secrets_file": "Secrets file", "claude": "Claude API key",
+}
+
+
 def _run(name: str, fn: Callable[[], Outcome]) -> Check:
     try:
         status, detail = fn()
@@ -293,7 +343,7 @@ def _run(name: str, fn: Callable[[], Outcome]) -> Check:
         status, detail = FAIL, str(exc)
     except Exception as exc:  # a doctor reports, it does not crash
         status, detail = FAIL, f"check crashed: {type(exc).__name__}: {exc}"
-    return Check(name, status, detail)
+    return Check(name, status, detail, TITLES.get(name, name))
 
 
 def secrets_file_path(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
@@ -304,20 +354,38 @@ def secrets_file_path(explicit: str | os.PathLike[str] | None = None, env: Mappi
 
 
 def run_doctor(settings: Settings, *, store_url: str | None = None,
-               secrets_file: str | os.PathLike[str] | None = None) -> DoctorReport:
-    """Run every check (see the module docstring) and return the report; never raises."""
+               secrets_file: str | os.PathLike[str] | None = None, only: Iterable[str] | None = None,
+               live: bool = True) -> DoctorReport:
+    """Run the checks (see the module docstring) and return the report; never raises.
+
+    Parameters
+    ----------
+    settings : Settings
+    store_url : str, optional
+        The store to check (default: the configured one).
+    secrets_file : path, optional
+        See :func:`secrets_file_path`.
+    only : iterable of str, optional
+        Names of :data:`TITLES` to run (default: all, in that order).
+    live : bool
+        Connect to ViciDial and prove the store writable (False: read-only and quick, for the
+        dashboard's sidebar).
+    """
     env_path = os.environ.get("PATH", os.defpath)
-    checks = [
-        _run("python", check_python),
-        _run("sox", lambda: check_tool("sox", env_path=env_path)),
-        _run("ffmpeg", lambda: check_tool("ffmpeg", env_path=env_path)),
-        _run("weights", lambda: check_weights(settings)),
-        _run("data_dir", lambda: check_data_dir(settings)),
-        _run("store", lambda: check_store(settings, store_url)),
-        _run("temp_space", lambda: check_temp_space(settings)),
-        _run("vicidial", lambda: check_vicidial(settings)),
-        _run("api_key", lambda: check_api_key(settings)),
-        _run("secrets_file", lambda: check_secrets_file(secrets_file_path(secrets_file))),
-        _run("claude", lambda: check_claude(settings)),
-    ]
-    return DoctorReport(tuple(checks))
+    checks: dict[str, Callable[[], Outcome]] = {
+        "python": check_python,
+        "sox": lambda: check_tool("sox", env_path=env_path),
+        "ffmpeg": lambda: check_tool("ffmpeg", env_path=env_path),
+        "weights": lambda: check_weights(settings),
+        "vad": check_vad,
+        "data_dir": lambda: check_data_dir(settings),
+        "store": lambda: check_store(settings, store_url, live=live),
+        "temp_space": lambda: check_temp_space(settings),
+        "vicidial": lambda: check_vicidial(settings, live=live),
+        "recordings": lambda: check_recordings(settings),
+        "api_key": lambda: check_api_key(settings),
+        "secrets_file": lambda: check_secrets_file(secrets_file_path(secrets_file)),
+        "claude": lambda: check_claude(settings),
+    }
+    wanted = list(TITLES) if only is None else [name for name in TITLES if name in set(only)]
+    return DoctorReport(tuple(_run(name, checks[name]) for name in wanted))

@@ -26,6 +26,7 @@ from core.audio.silence import detect_silence
 from core.audio.stats import compute_stats
 from core.audio.vad import SileroVAD, SpeechResult, detect_speech, get_vad
 from core.config import AnalysisConfig
+from core.quality.base import model_identity
 from core.results import CallAnalysis, Interval, LegResult
 
 if TYPE_CHECKING:
@@ -229,7 +230,7 @@ def analyze_call(
         timings_s=clock.timings,
         sources={role: str(p) for role, p in sorted(call.files.items())},
         version=ANALYSIS_VERSION,
-        quality_model=f"{quality_model.name}-{quality_model.version}" if quality_model is not None else None,
+        quality_model=model_identity(quality_model),
         extra=extra,
         agent_voice=agent_voice,
     )

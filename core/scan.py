@@ -1,8 +1,10 @@
 """Fleet scans: analyse every call of a source into the result store, resumably and in parallel.
 
-A scan turns a source into :class:`WorkItem` s (today a folder of recordings grouped into calls by
-ViciDial naming; the ViciDial scan and a task queue reuse the same items), skips the calls whose
-stored analysis has the same cache key, and analyses the rest in worker processes.
+A scan takes :class:`~core.work.WorkItem` s (a folder of recordings grouped into calls by ViciDial
+naming, :func:`scan_folder`; or ViciDial recordings, :func:`core.fetch.service.vicidial_items`),
+skips the calls whose stored analysis has the same cache key, and analyses the rest in worker
+processes. Each step is the one every entry point shares (:class:`core.analysis_service.AnalysisJob`):
+the parent hashes, checks and stores, the workers resolve and analyse.
 
 Design:
 
@@ -25,204 +27,51 @@ Design:
 - **SIGINT/SIGTERM**: the first stops taking new calls and finishes the ones in flight; a second
   one aborts at once. The report is still printed (exit status 130/143).
 - **Temporary files** live in a per-run folder under ``Settings.tmp_dir`` (``TMPDIR`` of the
-  workers), removed in ``finally``; :func:`cleanup_tmp` removes leftovers of killed runs.
+  workers), removed in ``finally``; :func:`core.runtime.cleanup_tmp` removes leftovers of killed runs.
 - **A scan with nothing to do stays cheap**: no worker starts, and the quality model's identity
   (part of every cache key) is remembered in ``<data_dir>/quality-identity.json`` against the
-  weights file and the quality code, so torch is not even imported (:func:`quality_identity`).
+  weights file and the quality code, so torch is not even imported
+  (:func:`core.quality.manager.quality_identity`).
 
-Configuration (``[scan]`` in callqa.toml, environment ``CALLQA_SCAN_<KEY>``): ``claim_ttl_s``
-(1800), ``remote_ttl_s`` (86400: recordings fetched from remote servers are fetched again after
-this, since they can be rewritten or truncated), ``progress_interval_s`` (10: plain progress
-lines when stderr is not a terminal).
+Configuration: ``[scan]`` (:class:`core.config.ScanSettings`; environment ``CALLQA_SCAN_<KEY>``):
+``claim_ttl_s`` (1800), ``remote_ttl_s`` (86400: recordings fetched from remote servers are
+fetched again after this, since they can be rewritten or truncated), ``progress_interval_s``
+(10: plain progress lines when stderr is not a terminal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
-import json
 import os
-import re
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.audio.layout import CallFiles, discover_calls
-from core.config import Settings, env_overrides
+from core.analysis_service import AnalysisJob, Models, load_models, record_failure, reuse_reason, save_result
+from core.config import ScanSettings, Settings
 from core.errors import CallQAError, ConfigError, ModelUnavailableError, ParameterError, ScanIncompleteError
 from core.progress import NullProgress, ProgressReporter
-from core.store.cachekey import cache_key
+from core.quality.manager import quality_identity
+from core.runtime import make_run_dir, process_owner, release_dead_claims
 from core.store.store import ResultStore, open_store
+from core.work import RESOLVERS, WorkItem, as_datetime, folder_items
 
 if TYPE_CHECKING:
     from core.results import CallAnalysis
 
-KINDS = ("folder", "vicidial")
-#: How each kind of work item becomes local files, as ``module:function`` so spawned workers can
-#: import it (the table is handed to the workers when a scan starts). A resolver takes
-#: ``(item, tmp_dir: Path, settings)`` and returns ``CallFiles``; it may download into
-#: ``tmp_dir`` (the run's temporary folder).
-RESOLVERS: dict[str, str] = {
-    "folder": "core.scan:resolve_folder_item",
-    "vicidial": "core.fetch.service:resolve_vicidial_item",  # item.ref = recording_log.recording_id
-}
-RUN_PREFIX = "callqa-run-"
-_FULLDATE = re.compile(r"^(\d{8})-(\d{6})")
 _FATAL = (ModelUnavailableError, ConfigError)
-
-
-# --- configuration -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScanConfig:
-    """``[scan]`` settings."""
-
-    claim_ttl_s: float = 1800.0
-    remote_ttl_s: float = 86400.0
-    progress_interval_s: float = 10.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ScanConfig:
-        """Read ``[scan]`` with ``CALLQA_SCAN_*`` overrides, rejecting unknown keys and bad values."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = env_overrides(settings.section("scan"), "CALLQA_SCAN_", dict.fromkeys(names, float))
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ConfigError(f"unknown [scan] setting(s): {', '.join(unknown)}")
-        clean = {}
-        for name, value in values.items():
-            try:
-                clean[name] = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"[scan] {name}={value!r} must be a number") from None
-            if clean[name] <= 0:
-                raise ConfigError(f"[scan] {name}={value!r} must be positive")
-        return cls(**clean)
-
-
-# --- work items ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WorkItem:
-    """One call to analyse, small and picklable (for worker processes and, later, a task queue).
-
-    Attributes
-    ----------
-    call_id : str
-        The call's identity in the store.
-    kind : str
-        ``folder`` (local files, listed in ``files``) or ``vicidial`` (resolved in the worker).
-    ref : str
-        Where the call comes from, stored as ``source_ref`` (the folder and call name, a
-        recording id...).
-    metadata : mapping
-        Call metadata for the store (``call_time``, ``agent``, ``campaign``... see
-        :meth:`core.store.store.ResultStore.save_analysis`).
-    files : tuple of (role, path)
-        The recordings of a ``folder`` item.
-    cache_key : str, optional
-        Set when the parent could hash the bytes (local files); remote items are hashed in the
-        worker after fetching.
-    """
-
-    call_id: str
-    kind: str
-    ref: str
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    files: tuple[tuple[str, str], ...] = ()
-    cache_key: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ParameterError(f"work item kind={self.kind!r}; one of {', '.join(KINDS)}")
-
-    @classmethod
-    def from_call_files(cls, call: CallFiles, *, metadata: Mapping[str, Any] | None = None) -> WorkItem:
-        """A ``folder`` item for local files, with ``call_time`` from the name or the files' mtime."""
-        meta = dict(metadata or {})
-        meta.setdefault("call_time", call_time_of(call))
-        folder = call.paths[0].parent
-        return cls(call_id=call.call_id, kind="folder", ref=str(folder / call.call_id), metadata=meta,
-                   files=tuple((role, str(path)) for role, path in sorted(call.files.items())))
-
-    def call_files(self) -> CallFiles:
-        return CallFiles(call_id=self.call_id, files={role: Path(p) for role, p in self.files})
-
-
-def resolve_folder_item(item: WorkItem, tmp_dir: Path, settings: Settings) -> CallFiles:
-    """Resolver of ``folder`` items: the files are already local."""
-    return item.call_files()
-
-
-def call_time_of(call: CallFiles) -> datetime:
-    """When the call happened: the ViciDial FULLDATE prefix ``YYYYMMDD-HHMMSS`` of its id, else the
-    oldest modification time of its files (local time, no zone)."""
-    m = _FULLDATE.match(call.call_id)
-    if m:
-        with contextlib.suppress(ValueError):
-            return datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S")
-    mtimes = []
-    for p in call.paths:
-        with contextlib.suppress(OSError):
-            mtimes.append(p.stat().st_mtime)
-    return datetime.fromtimestamp(min(mtimes)) if mtimes else datetime.now()
-
-
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
-
-
-def parse_when(text: str, *, now: datetime | None = None) -> datetime:
-    """Parse a ``--since``/``--until`` value: ISO date or date-time, ``today``, ``yesterday``, or an age
-    like ``30m``, ``12h``, ``7d``, ``2w`` (that long before now). Local time, no zone.
-
-    Raises
-    ------
-    ParameterError
-        Anything else; the message lists the accepted forms.
-    """
-    now = now or datetime.now()
-    value = text.strip().lower()
-    if value == "today":
-        return datetime(now.year, now.month, now.day)
-    if value == "yesterday":
-        return datetime(now.year, now.month, now.day) - timedelta(days=1)
-    m = _RELATIVE.match(value)
-    if m:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ParameterError(
-            f"cannot read the time {text!r}: use 2026-11-07, '2026-11-07 08:00', today, yesterday, 12h or 7d"
-        ) from None
-    return parsed.astimezone().replace(tzinfo=None) if parsed.tzinfo else parsed
-
-
-def folder_items(folder: str | Path, *, since: datetime | None = None, until: datetime | None = None,
-                 metadata: Mapping[str, Any] | None = None) -> list[WorkItem]:
-    """The calls in ``folder`` (recursively), as work items in call-id order, filtered by call time
-    (``since`` inclusive, ``until`` exclusive)."""
-    items = []
-    for call in discover_calls(folder):
-        item = WorkItem.from_call_files(call, metadata=metadata)
-        when = item.metadata["call_time"]
-        if (since is not None and when < since) or (until is not None and when >= until):
-            continue
-        items.append(item)
-    return items
 
 
 # --- the report ------------------------------------------------------------------------------------
@@ -282,165 +131,6 @@ class ScanReport:
         return out
 
 
-# --- scanner identity, claims and temporary folders --------------------------------------------------
-def _start_token(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (distinguishes a reused pid), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-_OWNER: str | None = None
-
-
-def scanner_owner() -> str:
-    """This process as a claim owner: ``host/pid/start-token``."""
-    global _OWNER
-    if _OWNER is None:
-        token = _start_token(os.getpid()) or uuid.uuid4().hex[:12]
-        _OWNER = f"{socket.gethostname()}/{os.getpid()}/{token}"
-    return _OWNER
-
-
-def owner_alive(owner: str) -> bool | None:
-    """Whether the scanner ``owner`` still runs: True/False on this machine, None for another host."""
-    try:
-        host, pid_text, token = owner.rsplit("/", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return None
-    if host != socket.gethostname():
-        return None
-    if Path("/proc/self/stat").exists():
-        return _start_token(pid) == token
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def release_dead_claims(store: ResultStore) -> int:
-    """Drop the claims of scanners on this machine that are no longer running."""
-    n = 0
-    for owner in store.claim_owners():
-        if owner != scanner_owner() and owner_alive(owner) is False:
-            n += store.release_owner(owner)
-    return n
-
-
-def make_run_dir(tmp_dir: Path) -> Path:
-    """A fresh per-run folder ``callqa-run-<pid>-<token>-<random>`` under ``tmp_dir``."""
-    try:
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        token = _start_token(os.getpid()) or "0"
-        return Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-{token}-", dir=tmp_dir))
-    except OSError as exc:
-        raise ConfigError(f"cannot create a temporary folder in {tmp_dir}: {exc.strerror}") from None
-
-
-def _run_dir_alive(path: Path) -> bool:
-    m = re.match(rf"^{re.escape(RUN_PREFIX)}(\d+)-(\d+)-", path.name)
-    if not m:
-        return False
-    pid, token = int(m.group(1)), m.group(2)
-    current = _start_token(pid)
-    return current is not None and (token == "0" or current == token)
-
-
-def _newest_mtime(path: Path) -> float:
-    newest = path.lstat().st_mtime
-    if path.is_dir() and not path.is_symlink():
-        for root, dirs, files in os.walk(path):
-            for name in dirs + files:
-                with contextlib.suppress(OSError):
-                    newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
-    return newest
-
-
-def cleanup_tmp(tmp_dir: Path, *, older_than_s: float = 900.0, now: float | None = None) -> list[Path]:
-    """Remove leftovers in ``tmp_dir`` untouched for ``older_than_s`` seconds.
-
-    The folder of a run whose process is still alive is kept, however old. Returns what was removed.
-    """
-    if not tmp_dir.is_dir():
-        return []
-    now = now if now is not None else time.time()
-    removed = []
-    for entry in sorted(tmp_dir.iterdir()):
-        try:
-            if _run_dir_alive(entry) or now - _newest_mtime(entry) < older_than_s:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-            removed.append(entry)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise ConfigError(f"cannot remove {entry}: {exc.strerror}") from None
-    return removed
-
-
-# --- quality model identity -------------------------------------------------------------------------
-IDENTITY_MEMO = "quality-identity.json"
-
-
-def _quality_fingerprint(settings: Settings) -> str | None:
-    """What the quality model's identity depends on, from file metadata only (no torch import):
-    the weights file (path, size, mtime) and the quality code (newest module)."""
-    from core.quality import manager
-
-    try:
-        weights = manager.weights_path(settings).expanduser().resolve()
-        stat = weights.stat()
-        code = [p.stat() for p in Path(manager.__file__).parent.glob("*.py")]
-    except OSError:
-        return None
-    newest = max((s.st_mtime_ns for s in code), default=0)
-    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}:{len(code)}:{newest}"
-
-
-def quality_identity(settings: Settings, enabled: bool) -> str | None:
-    """The quality model's identity for cache keys (``name-version``), or None when quality is off.
-
-    The identity is remembered in ``<data_dir>/quality-identity.json`` against a fingerprint of
-    the weights file and the quality code, so a scan whose calls are all cached does not load
-    torch. On a miss the model is loaded (once per process), which also checks it is usable
-    before any worker starts.
-
-    Raises
-    ------
-    ModelUnavailableError
-        The weights are missing or corrupt.
-    """
-    if not enabled:
-        return None
-    memo_path = settings.data_dir / IDENTITY_MEMO
-    fingerprint = _quality_fingerprint(settings)
-    if fingerprint is not None:
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            memo = json.loads(memo_path.read_text())
-            if memo["fingerprint"] == fingerprint:
-                return str(memo["identity"])
-    from core.quality.manager import get_quality_model
-
-    model = get_quality_model(settings)
-    identity = f"{getattr(model, 'name', 'quality')}-{model.version}"
-    if fingerprint is not None:
-        with contextlib.suppress(OSError):
-            memo_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo_path.with_name(f".{IDENTITY_MEMO}.{os.getpid()}")
-            tmp.write_text(json.dumps({"fingerprint": fingerprint, "identity": identity}))
-            os.replace(tmp, memo_path)
-    return identity
-
-
 # --- the worker side ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Outcome:
@@ -479,58 +169,32 @@ def _init_worker(settings: Settings, quality: bool, threads: int, run_dir: str,
     _watch_parent()
     os.environ["TMPDIR"] = run_dir
     tempfile.tempdir = run_dir
-    _WORKER.update(settings=settings, run_dir=Path(run_dir), resolvers=dict(resolvers), error=None, model=None,
-                   vad=None)
+    _WORKER.update(settings=settings, run_dir=Path(run_dir), resolvers=dict(resolvers), error=None, models=None)
     try:
-        from core.audio.vad import get_vad
-
-        _WORKER["vad"] = get_vad()
-        if quality:
-            from core.quality.manager import get_quality_model
-
-            model = get_quality_model(settings, threads=threads)
-            _WORKER["model"] = model
-            _WORKER["quality_id"] = f"{getattr(model, 'name', 'quality')}-{model.version}"
-        else:
-            _WORKER["quality_id"] = None
+        _WORKER["models"] = load_models(settings, quality=quality, threads=threads)
     except CallQAError as exc:  # reported with the first task, which stops the scan
         _WORKER["error"] = exc
 
 
-def _resolver(kind: str) -> Callable[[WorkItem, Path, Settings], CallFiles]:
-    target = _WORKER.get("resolvers", RESOLVERS).get(kind)
-    if target is None:
-        raise ConfigError(f"no resolver for {kind!r} work items (is the ViciDial support installed?)")
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def analyze_item(item: WorkItem, previous_key: str | None = None) -> _Outcome:
-    """Analyse one work item in a worker process (models from the initializer)."""
-    from core.pipeline import analyze_call
-
+def analyze_in_worker(item: WorkItem, previous_key: str | None = None) -> _Outcome:
+    """Analyse one work item in a worker process (models from the initializer); nothing is stored here."""
     if _WORKER.get("error") is not None:
         return _Outcome(item.call_id, "fatal", item.cache_key, reason=str(_WORKER["error"]), error=_WORKER["error"])
-    settings: Settings = _WORKER["settings"]
-    key = item.cache_key
-    fetched_at = None
+    job = AnalysisJob(item, _WORKER["settings"], _WORKER["models"])
     try:
-        call = _resolver(item.kind)(item, _WORKER["run_dir"], settings)
-        if key is None:  # fetched here: hash what was fetched
-            fetched_at = datetime.now(UTC).replace(tzinfo=None)
-            key = cache_key(call, settings.analysis, _WORKER["quality_id"])
-            if key == previous_key:
-                return _Outcome(item.call_id, "unchanged", key, fetched_at=fetched_at)
-        analysis = analyze_call(call, cfg=settings.analysis, quality_model=_WORKER["model"], vad=_WORKER["vad"])
-        return _Outcome(item.call_id, "ok", key, analysis=analysis, fetched_at=fetched_at)
+        job.resolve(_WORKER["run_dir"], resolvers=_WORKER["resolvers"])
+        if item.cache_key is None and job.cache_key() == previous_key:  # fetched here: hash what was fetched
+            return _Outcome(item.call_id, "unchanged", job.key, fetched_at=job.fetched_at)
+        analysis = job.run_pipeline()
+        return _Outcome(item.call_id, "ok", job.cache_key(), analysis=analysis, fetched_at=job.fetched_at)
     except _FATAL as exc:
-        return _Outcome(item.call_id, "fatal", key, reason=str(exc), error=exc)
+        return _Outcome(item.call_id, "fatal", job.key, reason=str(exc), error=exc)
     except CallQAError as exc:
-        return _Outcome(item.call_id, "error", key, reason=str(exc))
+        return _Outcome(item.call_id, "error", job.key, reason=str(exc))
     except Exception as exc:  # a bug or an unexpected library error: one call fails, the scan goes on
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
-        return _Outcome(item.call_id, "error", key, reason=f"unexpected {type(exc).__name__}: {exc}{where}")
+        return _Outcome(item.call_id, "error", job.key, reason=f"unexpected {type(exc).__name__}: {exc}{where}")
 
 
 # --- the parent side -----------------------------------------------------------------------------------
@@ -565,7 +229,7 @@ class _Scan:
 
     def __init__(self, settings: Settings, store: ResultStore, *, workers: int, quality: bool,
                  quality_id: str | None, limit: int | None, progress: ProgressReporter, run_dir: Path,
-                 scan_cfg: ScanConfig) -> None:
+                 scan_cfg: ScanSettings) -> None:
         self.settings = settings
         self.store = store
         self.workers = workers
@@ -575,7 +239,8 @@ class _Scan:
         self.progress = progress
         self.run_dir = run_dir
         self.cfg = scan_cfg
-        self.owner = scanner_owner()
+        self.owner = process_owner()
+        self.models = Models(quality_id=quality_id)  # the workers hold the models themselves
         self.pool: ProcessPoolExecutor | None = None
         self.inflight: dict[Future, tuple[WorkItem, str | None]] = {}
         self.suspects: deque[WorkItem] = deque()
@@ -619,18 +284,19 @@ class _Scan:
 
     # items -----------------------------------------------------------------------------------
     def _key(self, item: WorkItem) -> str | None:
-        if item.cache_key is not None or item.kind != "folder":
-            return item.cache_key
-        return cache_key(item.call_files(), self.settings.analysis, self.quality_id)
+        return AnalysisJob(item, self.settings, self.models).local_key()
 
     def _fail(self, item: WorkItem, key: str | None, reason: str, *, previously: bool = False) -> None:
         if not previously:
-            self.store.save_error(item.call_id, cache_key=key or "unreadable", source_ref=item.ref,
-                                  reason=reason, source_kind=item.kind)
+            record_failure(self.store, item, key, reason)
         self.failures.append(ScanFailure(item.call_id, item.ref, reason, previously))
         self.progress.message(f"failed {item.call_id}: {reason}" + (" (unchanged since it failed)"
                                                                     if previously else ""))
         self.progress.advance(outcome="failed")
+
+    def _cached(self) -> None:
+        self.cached += 1
+        self.progress.advance(outcome="cached")
 
     def consider(self, item: WorkItem) -> None:
         """Skip ``item`` when cached, claimed elsewhere or known bad; otherwise submit it."""
@@ -639,16 +305,10 @@ class _Scan:
         except CallQAError as exc:
             self._fail(item, None, str(exc))
             return
-        if key is None:  # remote: fetched and hashed in the worker unless fetched recently
-            if self.store.fresh(item.call_id, max_age_s=self.cfg.remote_ttl_s):
-                self.cached += 1
-                self.progress.advance(outcome="cached")
-                return
-        elif self.store.cached(item.call_id, key):
-            self.cached += 1
-            self.progress.advance(outcome="cached")
+        if reuse_reason(self.store, item, key, quality_id=self.quality_id, ttl_s=self.cfg.remote_ttl_s):
+            self._cached()
             return
-        else:
+        if key is not None:
             reason = self.store.known_error(item.call_id, key)
             if reason is not None:
                 self._fail(item, key, reason, previously=True)
@@ -658,14 +318,13 @@ class _Scan:
             return
         if key is not None and self.store.cached(item.call_id, key):  # finished by another scanner meanwhile
             self.store.release(item.call_id, self.owner)
-            self.cached += 1
-            self.progress.advance(outcome="cached")
+            self._cached()
             return
         self.submit(dataclasses.replace(item, cache_key=key))
 
     def submit(self, item: WorkItem, *, retry: bool = False) -> None:
         previous = self.store.stored_key(item.call_id) if item.cache_key is None else None
-        future = self._pool().submit(analyze_item, item, previous)
+        future = self._pool().submit(analyze_in_worker, item, previous)
         self.inflight[future] = (item, item.cache_key)
         if not retry:
             self.submitted += 1
@@ -694,16 +353,14 @@ class _Scan:
                 raise outcome.error or ModelUnavailableError(outcome.reason)
             if outcome.status == "ok":
                 assert outcome.analysis is not None and outcome.cache_key is not None
-                self.store.save_analysis(outcome.analysis, cache_key=outcome.cache_key, source_kind=item.kind,
-                                         source_ref=item.ref, metadata=item.metadata,
-                                         fetched_at=outcome.fetched_at)
+                save_result(self.store, item, outcome.analysis, cache_key=outcome.cache_key,
+                            fetched_at=outcome.fetched_at)
                 self.analysed += 1
                 self.audio_s += outcome.analysis.duration_s
                 self.progress.advance(outcome="done", note=item.call_id)
             elif outcome.status == "unchanged":
                 self.store.touch_fetched(item.call_id, fetched_at=outcome.fetched_at)
-                self.cached += 1
-                self.progress.advance(outcome="cached")
+                self._cached()
             else:
                 self._fail(item, outcome.cache_key, outcome.reason)
         finally:
@@ -824,7 +481,7 @@ def run_scan(
     if limit is not None and limit < 0:
         raise ParameterError(f"limit={limit} must not be negative")
     progress = progress or NullProgress()
-    scan_cfg = ScanConfig.from_settings(settings)
+    scan_cfg = ScanSettings.from_settings(settings)
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     t0 = time.perf_counter()
@@ -898,45 +555,6 @@ def scan_folder(
         Counts analysed / cached / failed, the failures, timings. ``exit_code`` is 0 when every
         call is analysed, 3 when some failed.
     """
-    since_dt = _as_datetime(since)
-    until_dt = _as_datetime(until)
-    items = folder_items(folder, since=since_dt, until=until_dt, metadata=metadata)
+    items = folder_items(folder, since=as_datetime(since), until=as_datetime(until), metadata=metadata)
     return run_scan(settings, items, store_url=store_url, workers=workers, limit=limit, quality=quality,
                     progress=progress, source=str(folder))
-
-
-def vicidial_items(settings: Settings, *, since: datetime | None = None, until: datetime | None = None,
-                   campaign: str | None = None, ingroup: str | None = None, agent: str | None = None,
-                   limit: int = 5000) -> list[WorkItem]:
-    """Work items for the ViciDial recordings matching the filters (fetched later, in the workers).
-
-    Raises
-    ------
-    ConfigError
-        ViciDial is not configured.
-    ViciDialError
-        The database cannot be reached or refuses the query.
-    """
-    from core.vicidial import LookupFilters, ViciDialSettings, search_recordings, to_records
-
-    vicidial = ViciDialSettings.from_settings(settings)
-    if not vicidial.configured:
-        raise ConfigError("scanning ViciDial needs a [vicidial] section in callqa.toml (host, user, password, "
-                          "database) or CALLQA_VICIDIAL_HOST and friends; see callqa.toml.example")
-    filters = LookupFilters(since=since, until=until, campaign=campaign, ingroup=ingroup, agent=agent)
-    return items_from_vicidial_rows(to_records(search_recordings(vicidial, filters, limit=limit)))
-
-
-def items_from_vicidial_rows(rows: Iterable[Mapping[str, Any]]) -> list[WorkItem]:
-    """Work items for ``recording_log`` rows (rows without a filename are not analysable)."""
-    from core.fetch.service import store_metadata
-
-    return [WorkItem(call_id=str(row["filename"]), kind="vicidial", ref=str(row["recording_id"]),
-                     metadata=store_metadata(row))
-            for row in rows if row.get("filename") and row.get("recording_id") is not None]
-
-
-def _as_datetime(value: datetime | date | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime(value.year, value.month, value.day)

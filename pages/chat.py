@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, state
-from ui import components as ui
+from ui import cached, chat, errors, state
 
 st.title("Chat")
 if not cached.claude_configured():
@@ -17,7 +16,7 @@ if not cached.claude_configured():
         icon=":material/key:")
     st.stop()
 
-services = ui.call_or_stop(cached.get_llm_services, cached.store_url())
+services = errors.call_or_stop(cached.get_llm_services, cached.store_url())
 conversation = state.get(state.CHAT_CONVERSATION)
 if conversation is None:
     from core.llm.chat import Conversation
@@ -39,13 +38,13 @@ if not transcript:
                "*Why did call 20261107-083314_2985954634 sound bad?*")
 
 for entry in transcript:
-    ui.render_chat_entry(entry, app_base_url=services.claude.app_base_url)
+    chat.render_chat_entry(entry, app_base_url=services.claude.app_base_url)
 
 question = st.chat_input("Ask about calls, agents, carriers…")
 if question:
     user = {"role": "user", "text": question}
-    ui.render_chat_entry(user)
+    chat.render_chat_entry(user)
     with st.chat_message("assistant"):
-        answer = ui.chat_turn(conversation, question, services)
+        answer = chat.chat_turn(conversation, question, services)
     if answer is not None:
         state.put(state.CHAT_MESSAGES, [*transcript, user, answer])

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, state
-from ui import components as ui
+from ui import cached, charts, deep_dive, errors, state, widgets
 
 params = st.query_params
 call_id = params.get(state.PARAM_CALL) or state.get(state.DEEP_CALL)
@@ -24,12 +23,12 @@ if params.get(state.PARAM_CALL) != call_id:
 state.put(state.DEEP_CALL, call_id)
 
 st.title(call_id)
-doc = ui.analysis_for(call_id, recording_id=params.get(state.PARAM_RECORDING_ID), folder=params.get(state.PARAM_FOLDER))
+doc = deep_dive.analysis_for(call_id, recording_id=params.get(state.PARAM_RECORDING_ID), folder=params.get(state.PARAM_FOLDER))
 url = cached.store_target().url
-meta = ui.call_or_none(cached.call_metadata, url, call_id) or {}
-st.caption(ui.call_subtitle(meta))
+meta = errors.call_or_none(cached.call_metadata, url, call_id) or {}
+st.caption(deep_dive.call_subtitle(meta))
 
-ui.header(doc)
+deep_dive.header(doc)
 for warning in doc.get("warnings", []):
     st.caption(f":material/warning: {warning}")
 
@@ -38,21 +37,21 @@ for warning in doc.get("warnings", []):
 def players_and_timeline() -> None:
     """Players, timelines and the findings table; a clicked finding re-cues only this part."""
     findings = charts.findings_frame(doc)
-    seek = ui.seek_from_selection(findings, state.DEEP_FINDINGS_TABLE)
+    seek = deep_dive.seek_from_selection(findings, state.DEEP_FINDINGS_TABLE)
     st.subheader("Timeline")
     st.caption("Waveform of each leg, speech (VAD) and silence gaps, NISQA MOS per 10 s window (dashed: the "
                "poor-quality threshold) and the findings, on one time axis. Hover for details.")
-    ui.audio_players(doc, start_s=seek["start_s"] if seek else 0.0)
+    deep_dive.audio_players(doc, start_s=seek["start_s"] if seek else 0.0)
     if seek:
         st.caption(f":material/my_location: Players cued to {seek['label']} — highlighted below.")
-    ui.timeline(doc, highlight=(seek["start_s"], seek["end_s"]) if seek else None)
+    deep_dive.timeline(doc, highlight=(seek["start_s"], seek["end_s"]) if seek else None)
     st.subheader("Findings")
     if findings.empty:
         st.success("No findings: nothing unusual was detected in this call.", icon=":material/check_circle:")
         return
     st.caption("Click a finding to cue the players to that moment.")
-    ui.selectable_table(ui.findings_display(findings), key=state.DEEP_FINDINGS_TABLE,
-                        column_config=ui.FINDING_COLUMNS)
+    widgets.selectable_table(deep_dive.findings_display(findings), key=state.DEEP_FINDINGS_TABLE,
+                        column_config=deep_dive.FINDING_COLUMNS)
 
 
 players_and_timeline()
@@ -66,13 +65,13 @@ with left:
         st.caption("Not scored: " + "; ".join(f"{k}: {v}" for k, v in reasons.items() if v))
     else:
         st.altair_chart(charts.subscores_chart(scores, legs=charts.legs_of(doc)), width="stretch")
-    st.dataframe(ui.leg_details(doc), hide_index=True, width="stretch")
+    st.dataframe(deep_dive.leg_details(doc), hide_index=True, width="stretch")
 with right:
     st.subheader("ViciDial context")
-    context = ui.vicidial_context(meta)
+    context = deep_dive.vicidial_context(meta)
     if context.empty:
         st.caption("No ViciDial data is stored with this call (it was analysed from a recording folder).")
     else:
         st.dataframe(context, hide_index=True, width="stretch")
     st.subheader("AI summary")
-    ui.ai_summary_section(call_id)
+    deep_dive.ai_summary_section(call_id)

@@ -7,16 +7,17 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from core.dashboard import FOLDERS_ENV
 from core.results import FINDING_CODES
-from ui import cached, charts, state
-from ui import components as ui
+from core.vicidial.settings import vicidial_configured
+from ui import cached, charts, dates, errors, lookup, state, widgets
 
 STORE, VICIDIAL, FOLDER = "Result store", "ViciDial", "Recording folder"
 
 st.title("Call lookup")
-settings = ui.call_or_stop(cached.get_settings)
-target = ui.call_or_stop(cached.store_target, settings)
-vicidial_on = cached.vicidial_configured(settings)
+settings = errors.call_or_stop(cached.get_settings)
+target = errors.call_or_stop(cached.store_target, settings)
+vicidial_on = vicidial_configured(settings)
 
 source = st.segmented_control(
     "Source", [STORE, VICIDIAL, FOLDER], default=VICIDIAL if vicidial_on else STORE, key=state.LOOKUP_SOURCE,
@@ -27,9 +28,9 @@ if results and results.get("source") != source:
     results = None
 
 if source == STORE:
-    status = ui.call_or_stop(cached.store_status, target.url)
+    status = errors.call_or_stop(cached.store_status, target.url)
     first, last = status["first_call_time"], status["last_call_time"]
-    with st.form("lookup.store_form"):
+    with st.form(state.LOOKUP_STORE_FORM):
         c1, c2, c3 = st.columns(3)
         days = c1.date_input("Call dates", value=[first.date(), last.date()] if first and last else [],
                              help="Empty: any date")
@@ -42,12 +43,12 @@ if source == STORE:
                                   help="Only calls whose worst leg scored at most this")
         submitted = st.form_submit_button("Search", type="primary", icon=":material/search:")
     if submitted or results is None:  # the newest calls until the analyst searches
-        since, until = ui.date_bounds(days)
-        frame = ui.call_or_stop(cached.list_calls, target.url, since=since, until=until, text=text or None,
+        since, until = dates.date_bounds(days)
+        frame = errors.call_or_stop(cached.list_calls, target.url, since=since, until=until, text=text or None,
                                 agent=agent.strip() or None, campaign=campaign.strip() or None,
                                 finding=finding or None, max_mos=max_mos, limit=500)
-        table, links = ui.store_results(frame)
-        results = {"source": source, "table": table, "links": links, "columns": ui.CALL_COLUMNS}
+        table, links = lookup.store_results(frame)
+        results = {"source": source, "table": table, "links": links, "columns": widgets.CALL_COLUMNS}
         state.put(state.LOOKUP_RESULTS, results)
 
 elif source == VICIDIAL:
@@ -56,7 +57,7 @@ elif source == VICIDIAL:
                 "`.streamlit/secrets.toml` or as `CALLQA_VICIDIAL_HOST` / `_USER` / `_PASSWORD`, then reload. "
                 "The result store and recording folders work without it.", icon=":material/link_off:")
         st.stop()
-    with st.form("lookup.vicidial_form"):
+    with st.form(state.LOOKUP_VICIDIAL_FORM):
         c1, c2, c3, c4 = st.columns(4)
         days = c1.date_input("Call dates", value=(date.today() - timedelta(days=7), date.today()))
         phone = c2.text_input("Phone", placeholder="any spelling, e.g. +1 312 555 0101")
@@ -69,20 +70,20 @@ elif source == VICIDIAL:
         limit = c8.number_input("At most", min_value=10, max_value=1000, value=100, step=10)
         submitted = st.form_submit_button("Search ViciDial", type="primary", icon=":material/search:")
     if submitted:
-        filters = ui.call_or_stop(ui.vicidial_filters, days=days, phone=phone, agent=agent, lead=lead,
+        filters = errors.call_or_stop(lookup.vicidial_filters, days=days, phone=phone, agent=agent, lead=lead,
                                   campaign=campaign, ingroup=ingroup, status=status_code)
-        frame = ui.call_or_stop(cached.vicidial_search, filters, int(limit))
-        table, links = ui.call_or_stop(ui.vicidial_results, frame, target.url)
-        results = {"source": source, "table": table, "links": links, "columns": ui.VICIDIAL_COLUMNS}
+        frame = errors.call_or_stop(cached.vicidial_search, filters, int(limit))
+        table, links = errors.call_or_stop(lookup.vicidial_results, frame, target.url)
+        results = {"source": source, "table": table, "links": links, "columns": lookup.VICIDIAL_COLUMNS}
         state.put(state.LOOKUP_RESULTS, results)
 
 else:
-    folders = [str(f) for f in cached.allowed_folders(settings)]
+    folders = [str(f) for f in errors.call_or_stop(cached.allowed_folders, settings)]
     if not folders:
         st.info("**No recording folders are configured.** Add them to `[dashboard] folders` in callqa.toml "
-                f"(or `{cached.FOLDERS_ENV}`).", icon=":material/folder_off:")
+                f"(or `{FOLDERS_ENV}`).", icon=":material/folder_off:")
         st.stop()
-    with st.form("lookup.folder_form"):
+    with st.form(state.LOOKUP_FOLDER_FORM):
         c1, c2 = st.columns([2, 1])
         folder = c1.selectbox("Folder", folders)
         sub = c2.text_input("Sub-folder", placeholder="optional, e.g. 2026-11-07")
@@ -91,21 +92,21 @@ else:
         text = c4.text_input("Phone or name contains")
         submitted = st.form_submit_button("List calls", type="primary", icon=":material/folder_open:")
     if submitted:
-        chosen = ui.call_or_stop(ui.folder_choice, folder, sub)
-        frame = ui.call_or_stop(cached.folder_calls, chosen)
-        frame = ui.filter_folder_calls(frame, days=days, text=text)
-        table, links = ui.call_or_stop(ui.folder_results, frame, chosen, target.url)
-        results = {"source": source, "table": table, "links": links, "columns": ui.FOLDER_COLUMNS}
+        chosen = errors.call_or_stop(lookup.folder_choice, folder, sub)
+        frame = errors.call_or_stop(cached.folder_calls, chosen)
+        frame = lookup.filter_folder_calls(frame, days=days, text=text)
+        table, links = errors.call_or_stop(lookup.folder_results, frame, chosen, target.url)
+        results = {"source": source, "table": table, "links": links, "columns": lookup.FOLDER_COLUMNS}
         state.put(state.LOOKUP_RESULTS, results)
 
 if results is None:
     st.caption("Fill in the filters and search; every field is optional.")
     st.stop()
 if results["table"].empty:
-    ui.empty_state("No calls match these filters.", icon=":material/search_off:")
+    widgets.empty_state("No calls match these filters.", icon=":material/search_off:")
     st.stop()
 n = len(results["table"])
 st.caption(f"{n} call{'s' if n != 1 else ''} · click a row to open its deep dive "
            "(calls not analysed yet are analysed first).")
-ui.selectable_table(results["table"], key=state.LOOKUP_TABLE, column_config=results["columns"])
-ui.open_selected_call(state.LOOKUP_TABLE, results["links"])
+widgets.selectable_table(results["table"], key=state.LOOKUP_TABLE, column_config=results["columns"])
+widgets.open_selected_call(state.LOOKUP_TABLE, results["links"])

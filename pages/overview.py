@@ -4,59 +4,58 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, state
-from ui import components as ui
+from ui import cached, charts, dates, errors, formatting, overview, state, widgets
 
-target = ui.call_or_stop(cached.store_target)
+target = errors.call_or_stop(cached.store_target)
 if target.demo:
-    ui.demo_banner()
+    widgets.demo_banner()
 st.title("Overview")
 
-status = ui.call_or_stop(cached.store_status, target.url)
+status = errors.call_or_stop(cached.store_status, target.url)
 if status["calls"] == 0:
-    ui.empty_state("No calls analysed yet — run `callqa scan FOLDER` (or `callqa scan vicidial`) to fill the "
-                   f"store `{status['store']}`, then reload this page.")
+    widgets.empty_state("No calls analysed yet — run `callqa scan FOLDER` (or `callqa scan vicidial`) to fill the "
+                        f"store `{status['store']}`, then reload this page.")
     st.stop()
 
-counts = ui.call_or_stop(ui.recent_counts, target.url)
-ui.metrics_row([
-    ui.Metric("Calls today", f"{counts['Today']:,}", "Calls whose call time is today"),
-    ui.Metric("Last 7 days", f"{counts['Last 7 days']:,}", "Calls in the last 7 days, today included"),
-    ui.Metric("In the store", f"{status['calls']:,}", f"{status['call_minutes']:,.0f} call-minutes analysed"),
-    ui.Metric("Newest call", ui.fmt_age(status["last_call_time"]),
-              f"Call time of the newest stored call: {ui.fmt_time(status['last_call_time'])}"),
+counts = errors.call_or_stop(overview.recent_counts, target.url)
+widgets.metrics_row([
+    widgets.Metric("Calls today", f"{counts['Today']:,}", "Calls whose call time is today"),
+    widgets.Metric("Last 7 days", f"{counts['Last 7 days']:,}", "Calls in the last 7 days, today included"),
+    widgets.Metric("In the store", f"{status['calls']:,}", f"{status['call_minutes']:,.0f} call-minutes analysed"),
+    widgets.Metric("Newest call", formatting.fmt_age(status["last_call_time"]),
+                   f"Call time of the newest stored call: {formatting.fmt_time(status['last_call_time'])}"),
 ])
 if status["errors"]:
     st.warning(f"**{status['errors']} recording(s) could not be analysed** — see *Failed analyses* at the bottom.",
                icon=":material/error:")
 
-period = st.segmented_control("Period", list(ui.PERIODS), default=ui.default_period(counts),
+period = st.segmented_control("Period", list(dates.PERIODS), default=dates.default_period(counts),
                               key=state.OVERVIEW_PERIOD, required=True)
-since = ui.period_since(period)
+since = dates.period_since(period)
 if period != "All time" and counts.get(period, 1) == 0 and since is not None:
-    ui.empty_state(f"No calls in this period — the newest call in the store is from "
-                   f"{ui.fmt_time(status['last_call_time'])}. Choose **All time** to see it.")
+    widgets.empty_state(f"No calls in this period — the newest call in the store is from "
+                        f"{formatting.fmt_time(status['last_call_time'])}. Choose **All time** to see it.")
     st.stop()
 
 st.subheader("Worst calls")
-worst = ui.call_or_stop(cached.list_calls, target.url, since=since, order="most_findings", limit=10)
+worst = errors.call_or_stop(cached.list_calls, target.url, since=since, order="most_findings", limit=10)
 st.caption("Most severe findings first, then most findings. Click a row to open its deep dive.")
-ui.selectable_table(ui.calls_display(worst).drop(columns=["layout"]), key=state.OVERVIEW_WORST)
-ui.open_selected_call(state.OVERVIEW_WORST, [{state.PARAM_CALL: c} for c in worst["call_id"]])
+widgets.selectable_table(widgets.calls_display(worst).drop(columns=["layout"]), key=state.OVERVIEW_WORST)
+widgets.open_selected_call(state.OVERVIEW_WORST, [{state.PARAM_CALL: c} for c in worst["call_id"]])
 
 st.subheader("Findings by code")
-found = ui.call_or_stop(cached.finding_counts, target.url, since=since)
+found = errors.call_or_stop(cached.finding_counts, target.url, since=since)
 if found.empty:
     st.success("No findings in this period.", icon=":material/check_circle:")
 else:
     left, right = st.columns([3, 2], gap="large")
     left.altair_chart(charts.findings_by_code_chart(found), width="stretch")
-    right.dataframe(ui.finding_counts_display(found), hide_index=True, width="stretch",
-                    column_config=ui.FINDING_COUNT_COLUMNS)
+    right.dataframe(overview.finding_counts_display(found), hide_index=True, width="stretch",
+                    column_config=overview.FINDING_COUNT_COLUMNS)
 
 if status["errors"]:
     with st.expander(f"Failed analyses ({status['errors']})", icon=":material/error:"):
-        errors = ui.call_or_stop(cached.list_errors, target.url)
-        st.dataframe(errors[["created_at", "call_id", "reason", "source_ref"]], hide_index=True, column_config={
+        failures = errors.call_or_stop(cached.list_errors, target.url)
+        st.dataframe(failures[["created_at", "call_id", "reason", "source_ref"]], hide_index=True, column_config={
             "created_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
             "call_id": "Call", "reason": st.column_config.TextColumn("Why", width="large"), "source_ref": "Source"})

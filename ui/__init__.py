@@ -1,4 +1,13 @@
-"""Streamlit glue of the dashboard: cached resources and queries (:mod:`ui.cached`), chart builders
-(:mod:`ui.charts`), reusable page pieces and error messages (:mod:`ui.components`) and the
-session-state keys (:mod:`ui.state`). ``core`` never imports this package.
+"""Streamlit glue of the dashboard, one module per concern; pages import each by its name.
+
+- :mod:`ui.cached` -- cached resources and queries over ``core`` (settings, store, models);
+- :mod:`ui.state` -- every session-state and widget key, and the deep-link parameters;
+- :mod:`ui.errors` -- a ``CallQAError`` as a readable message (``call_or_stop``/``call_or_none``);
+- :mod:`ui.formatting`, :mod:`ui.dates` -- text for people, date pickers and periods;
+- :mod:`ui.charts`, :mod:`ui.widgets` -- chart builders; metric rows, call tables, downloads;
+- :mod:`ui.health` -- ``callqa doctor``'s checks in the sidebar and on the Settings page;
+- :mod:`ui.overview`, :mod:`ui.lookup`, :mod:`ui.deep_dive`, :mod:`ui.fleet`, :mod:`ui.chat` --
+  the helpers of the page of the same name in ``pages/``.
+
+``core`` never imports this package; no domain rule lives here (see ``docs/architecture.md``).
 """

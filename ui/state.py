@@ -1,7 +1,8 @@
-"""Session-state keys, prefixed per page, and the deep-link parameters.
+"""Session-state and widget keys, prefixed per page, and the deep-link parameters.
 
 Widget state belongs to one page and is dropped on navigation; anything that must survive a page
-switch lives under one of these keys. Pages never spell a key as a literal.
+switch lives under one of these keys. Pages and ``ui`` modules never spell a key as a literal:
+every ``key=`` and every ``st.session_state`` entry is a constant here (a test checks it).
 """
 
 from __future__ import annotations
@@ -33,16 +34,31 @@ OVERVIEW_WORST = "overview.worst_table"
 LOOKUP_SOURCE = "lookup.source"
 LOOKUP_RESULTS = "lookup.results"  # the last search: {"source", "frame", "note"}
 LOOKUP_TABLE = "lookup.table"
+LOOKUP_STORE_FORM = "lookup.store_form"
+LOOKUP_VICIDIAL_FORM = "lookup.vicidial_form"
+LOOKUP_FOLDER_FORM = "lookup.folder_form"
 
 # --- deep dive ----------------------------------------------------------------------------------
 DEEP_CALL = "deep.call"  # the last call opened, for returning to the page without a link
 DEEP_SEEK = "deep.seek"  # {"call_id", "start_s", "end_s", "label"} of the finding row clicked
 DEEP_FINDINGS_TABLE = "deep.findings_table"
+DEEP_SUMMARISE = "deep.summarise"  # the "Summarise with Claude" button
 
 # --- fleet --------------------------------------------------------------------------------------
-FLEET_GROUPS_TABLE = "fleet.groups_table"
+FLEET_DAYS = "fleet.days"
+FLEET_BUCKET = "fleet.bucket"
+FLEET_GROUP = "fleet.group"
+FLEET_METRIC = "fleet.metric"
+FLEET_SORT = "fleet.sort"
+FLEET_GROUPS_TABLE = "fleet.groups_table"  # one per ranking: f"{FLEET_GROUPS_TABLE}.{by}"
 FLEET_CALLS_TABLE = "fleet.calls_table"
 FLEET_WORST_BY = "fleet.worst_by"
+#: Download buttons, by what they download.
+FLEET_DOWNLOADS = {"hist": "fleet.dl.hist", "trend": "fleet.dl.trend", "rates": "fleet.dl.rates",
+                   "groups": "fleet.dl.groups", "calls": "fleet.dl.calls"}
+
+# --- settings & health ----------------------------------------------------------------------------
+SETTINGS_REFRESH = "settings.refresh"
 
 # --- chat ---------------------------------------------------------------------------------------
 CHAT_MESSAGES = "chat.messages"  # the transcript as shown

@@ -8,8 +8,9 @@
 This module holds only :class:`ApiSettings` (the ``[api]`` section), so ``callqa doctor`` can
 read it without importing FastAPI.
 
-``[api]`` keys (environment overrides in brackets). The key is a secret: keep it in the
-environment (``/etc/callqa/secrets.env`` under systemd), not in callqa.toml.
+``[api]`` keys (each can be overridden as ``CALLQA_API_<KEY>``; the usual ones in brackets). The
+key is a secret: keep it in the environment (``/etc/callqa/secrets.env`` under systemd), not in
+callqa.toml.
 
 - ``api_key`` [``CALLQA_API_KEY``]: the shared key clients send as ``X-API-Key``. Without one,
   ``callqa serve`` starts only on a loopback address and every endpoint is open;
@@ -37,14 +38,12 @@ environment (``/etc/callqa/secrets.env`` under systemd), not in callqa.toml.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.config import Settings, coerce_setting, env_overrides
+from core.config import Settings, SettingsSection
 from core.errors import ConfigError
 
 SECTION = "api"
@@ -65,8 +64,9 @@ def api_key_problem(key: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class ApiSettings:
-    """The ``[api]`` section with its environment overrides; build with :meth:`from_settings`."""
+class ApiSettings(SettingsSection):
+    """The ``[api]`` section with its environment overrides (``CALLQA_API_<KEY>`` for every key);
+    build with :meth:`from_settings`."""
 
     api_key: str = field(default="", repr=False)
     host: str = DEFAULT_HOST
@@ -82,9 +82,9 @@ class ApiSettings:
     root_path: str = ""
     forwarded_allow_ips: str = "127.0.0.1"
 
-    ENV_KEYS: ClassVar[dict[str, type]] = {
-        "host": str, "port": int, "max_concurrency": int, "max_queue": int, "max_body_bytes": int, "root_path": str,
-    }
+    SECTION: ClassVar[str] = SECTION
+    ENV_ALIASES: ClassVar[dict[str, str]] = {"api_key": "CALLQA_API_KEY"}
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"api_key"})
 
     @property
     def auth_enabled(self) -> bool:
@@ -92,34 +92,9 @@ class ApiSettings:
         return bool(self.api_key)
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None, *, api_key: str | None = None) -> ApiSettings:
-        """Build from an ``[api]`` table; ``api_key`` (from the environment) wins over the table's.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys, wrong types, out-of-range limits, an unusable key.
-        """
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(defaults))
-        if unknown:
-            raise ConfigError(f"unknown [{SECTION}] setting(s): {', '.join(unknown)}")
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            clean[name] = coerce_setting(SECTION, name, value, defaults[name], secret=name == "api_key")
-        if api_key:
-            clean["api_key"] = api_key
-        clean["api_key"] = str(clean.get("api_key", "")).strip()
-        out = cls(**clean)
-        out._validate()
-        return out
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiSettings:
-        """Read ``[api]``, ``CALLQA_API_KEY`` and the ``CALLQA_API_*`` overrides."""
-        section = env_overrides(settings.section(SECTION), "CALLQA_API_", cls.ENV_KEYS)
-        return cls.from_mapping(section, api_key=os.environ.get("CALLQA_API_KEY") or None)
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        out = super()._clean(name, value, default, label=label)
+        return {name: out[name].strip()} if name == "api_key" else out
 
     def roots(self, settings: Settings) -> tuple[Path, ...]:
         """The folders ``"path"`` inputs must lie below, resolved (symlinks followed).

@@ -416,27 +416,30 @@ def _fetch_url(settings: Settings, url: str, dest_dir: Path) -> Path:
 
     access = RecordingAccess.from_settings(settings)
     location = http_location(url, access, what="url")
-    cache_dir = Path(access.cache_dir).expanduser() if access.cache_dir else settings.data_dir / "recordings-cache"
-    download = fetch_http(location, access=access, cache=FetchCache(cache_dir, max_bytes=access.cache_max_bytes))
+    download = fetch_http(location, access=access, cache=FetchCache(access.cache_path(), max_bytes=access.cache_max_bytes))
     return place(download.path, dest_dir / location.leaf)
 
 
 def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | None) -> tuple[dict[str, Any], bool]:
-    from core.services import ensure_analysis, run_tmp_dir
+    from core.analysis_service import Models, analyze_or_reuse, call_item
+    from core.runtime import run_tmp_dir
+    from core.work import WorkItem, path_item
 
-    common = {"layout": request.layout, "quality_model": model}
+    def stored(item: WorkItem) -> tuple[dict[str, Any], bool]:
+        result = analyze_or_reuse(item, state.store, Models(quality=model), state.settings, layout=request.layout)
+        return result.document, result.reused
+
     if path is not None:
-        return ensure_analysis(state.settings, state.store, path=path, roots=state.roots, **common)
+        return stored(call_item(state.settings, path=path, roots=state.roots))
     if request.url is not None:
         with run_tmp_dir(state.settings, "api-url") as tmp:
             local = _fetch_url(state.settings, request.url, tmp)
-            return ensure_analysis(state.settings, state.store, path=local, source_kind="file",
-                                   source_ref=request.url, **common)
+            return stored(path_item(local, kind="file", ref=request.url))
     recording_id = request.recording_id
     if recording_id is None:
         assert request.lookup is not None  # the schema requires one source
         recording_id = _resolve_lookup(state.settings, request.lookup)
-    return ensure_analysis(state.settings, state.store, recording_id=recording_id, **common)
+    return stored(call_item(state.settings, recording_id=recording_id))
 
 
 def analyze_blocking(state: ApiState, request: AnalyzeRequest) -> tuple[dict[str, Any], bool]:

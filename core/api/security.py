@@ -165,10 +165,11 @@ def check_path(path: str, roots: Iterable[Path]) -> Path:
     candidate = Path(path)
     if not candidate.is_absolute():
         raise UnsafeLocationError(f"path {path!r} must be absolute")
-    resolved = candidate.resolve()
-    for root in roots:
-        if resolved == root or resolved.is_relative_to(root):
-            return resolved
+    from core.audio.layout import resolve_inside
+
+    resolved = resolve_inside(candidate, roots)
+    if resolved is not None:
+        return resolved
     raise PathNotAllowedError(
         f"path {path} is outside the folders this API may read ([api] allowed_roots); "
         "copy the recording there or ask the operator to add its folder"

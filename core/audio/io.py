@@ -337,7 +337,22 @@ def _clip_float(p: Path, data: np.ndarray, warnings: list[str], *, quiet_up_to: 
 
 def load_mono(path: str | os.PathLike[str], *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioClip:
     """Decode a recording as one track; a stereo file is averaged (as NISQA does)."""
-    clips = load_audio(path, max_duration_s=max_duration_s)
+    return downmix(load_audio(path, max_duration_s=max_duration_s))
+
+
+def downmix(clips: list[AudioClip]) -> AudioClip:
+    """One track of a file's channels (:func:`load_audio`): the only one, or the mean of the two.
+
+    Parameters
+    ----------
+    clips : list of AudioClip
+        One or two channels of the same file (same length and rate).
+
+    Returns
+    -------
+    AudioClip
+        float32 samples; a mean keeps the file's path, encoding and full scale, without a channel.
+    """
     if len(clips) == 1:
         return clips[0]
     mean = ((clips[0].samples.astype(np.float64) + clips[1].samples) / 2).astype(np.float32)

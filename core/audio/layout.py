@@ -17,15 +17,12 @@ ViciDial names a recording's files ``NAME-in.wav`` (audio received from the moni
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from core.audio.io import AudioClip, check_file, load_audio, open_info
+from core.audio.io import AudioClip, check_file, downmix, load_audio, open_info
 from core.config import AnalysisConfig
 from core.errors import AudioNotFoundError, LayoutError, PathNotAllowedError, escape_text
 from core.results import LAYOUTS
@@ -114,6 +111,13 @@ def call_files_for(path: str | Path, *, roots: Iterable[Path] | None = None) -> 
     return CallFiles(call_id=name, files=files, given=p)
 
 
+def resolve_inside(path: str | Path, roots: Iterable[Path]) -> Path | None:
+    """``path``'s real location (symlinks followed) if it is one of ``roots`` (resolved folders)
+    or lies below one, else None."""
+    real = Path(path).resolve()
+    return real if any(real == root or real.is_relative_to(root) for root in roots) else None
+
+
 def check_inside(path: Path, roots: tuple[Path, ...]) -> Path:
     """``path``'s real location if it lies below one of ``roots`` (resolved folders).
 
@@ -126,10 +130,9 @@ def check_inside(path: Path, roots: tuple[Path, ...]) -> Path:
     PathNotAllowedError
         Naming ``path`` (never its target).
     """
-    real = Path(path).resolve()
-    for root in roots:
-        if real == root or real.is_relative_to(root):
-            return real
+    real = resolve_inside(path, roots)
+    if real is not None:
+        return real
     raise PathNotAllowedError(
         f"{path} lies outside the folders recordings may be read from (symlinks followed; "
         "[api] allowed_roots, [dashboard] folders)"
@@ -221,11 +224,9 @@ def resolve_layout(
 
     def mono(path: Path) -> AudioClip:
         clips = load(path)
-        if len(clips) == 1:
-            return clips[0]
-        mix = ((clips[0].samples.astype(np.float64) + clips[1].samples) / 2).astype(np.float32)
-        warnings.append(f"{_name(path)} is stereo; its channels were averaged into one mixed track")
-        return dataclasses.replace(clips[0], samples=mix, path=path, channel=None)
+        if len(clips) > 1:
+            warnings.append(f"{_name(path)} is stereo; its channels were averaged into one mixed track")
+        return downmix(clips)
 
     def missing(role: str, beside: Path | None) -> str:
         where = f" beside {_name(beside)}" if beside else ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from core.commands.common import echo_json, settings_from
-from core.results import LAYOUTS, CallAnalysis
+from core.commands.common import echo_json, settings_from, store_url_from
+from core.results import LAYOUTS
 
 
 def _fmt_db(value: float | None) -> str:
@@ -57,15 +57,6 @@ def render_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def load_quality_model(settings, enabled: bool):
-    """The process-wide quality model, or None when disabled."""
-    if not enabled:
-        return None
-    from core.quality.manager import get_quality_model
-
-    return get_quality_model(settings)
-
-
 @click.command("analyze")
 @click.argument("path", required=False)
 @click.option("--layout", type=click.Choice(LAYOUTS), default=None,
@@ -76,40 +67,51 @@ def load_quality_model(settings, enabled: bool):
               help="Fetch and analyse this ViciDial recording_log.recording_id instead of PATH.")
 @click.option("--agent", default=None,
               help="ViciDial user of the call's agent: their voiceprint tells the agent's side of a mixed recording.")
+@click.option("--save", is_flag=True,
+              help="Also store the analysis in the result store (--store), as a scan would; `callqa show` "
+                   "prints it later.")
 @click.pass_context
 def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_json: bool, no_quality: bool,
-                recording_id: int | None, agent: str | None) -> None:
+                recording_id: int | None, agent: str | None, save: bool) -> None:
     """Analyse one call: stats, silence gaps, speech, quality and findings per leg.
 
     PATH is any file of the call (NAME-in.wav, NAME-out.wav, NAME-all.mp3, a stereo file);
-    the other files beside it are found by ViciDial naming.
+    the other files beside it are found by ViciDial naming. With --save the analysis is
+    stored too (with the recording's ViciDial metadata for --recording-id), replacing a stored
+    analysis of the same call.
 
     \b
     Examples:
       callqa analyze /var/spool/asterisk/monitorDONE/ORIG/20261107-080000_9828963560-in.wav
       callqa analyze call-all.mp3 --layout mixed --json
-      callqa analyze --recording-id 9123456 --json
+      callqa analyze --recording-id 9123456 --json --save
       callqa analyze 20261107-080000_9828963560-all.mp3 --agent 6001 --json
     """
+    from core.analysis_service import analyze_item, analyze_or_reuse, call_item, load_models
     from core.commands.voices import voice_context_for
-    from core.services import analyze_recording_id, analyze_source
 
     settings = settings_from(ctx)
     if (path is None) == (recording_id is None):
         raise click.UsageError("give either PATH or --recording-id")
     voices = voice_context_for(ctx, agent)
-    model = load_quality_model(settings, not no_quality)
-    if recording_id is not None:
-        result: CallAnalysis = analyze_recording_id(settings, recording_id, layout=layout, quality_model=model,
-                                                    voices=voices)
+    item = call_item(settings, path=path, recording_id=recording_id)
+    models = load_models(settings, quality=not no_quality)
+    if save:
+        from core.store.store import open_store
+
+        with open_store(store_url_from(ctx, settings)) as store:
+            data = analyze_or_reuse(item, store, models, settings, layout=layout, force=True, voices=voices).document
     else:
-        assert path is not None
-        result = analyze_source(settings, path, layout=layout, quality_model=model, voices=voices)
-    data = result.as_dict()
+        data = analyze_item(item, settings, models, layout=layout, voices=voices).as_dict()
+    echo_analysis(data, as_json=as_json)
+
+
+def echo_analysis(doc: dict, *, as_json: bool) -> None:
+    """Print one analysis: its JSON, or the readable report (``callqa analyze`` and ``callqa show``)."""
     if as_json:
-        echo_json(data)
+        echo_json(doc)
     else:
-        click.echo(render_report(data))
+        click.echo(render_report(doc))
 
 
 def register(cli: click.Group) -> None:

@@ -44,7 +44,7 @@ def worker_cmd(ctx: click.Context, concurrency: int | None, queues: str | None, 
     from core.queue.app import create_app
     from core.queue.settings import QueueSettings
     from core.queue.tasks import WorkerConfig, configure_worker
-    from core.scan import cleanup_tmp
+    from core.runtime import cleanup_tmp
     from core.store.store import open_store
 
     settings = settings_from(ctx)

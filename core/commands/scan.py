@@ -16,7 +16,7 @@ VICIDIAL = "vicidial"
 def _when(_ctx: click.Context, param: click.Parameter, value: str | None):
     if value is None:
         return None
-    from core.scan import parse_when
+    from core.work import parse_when
 
     try:
         return parse_when(value)
@@ -69,8 +69,9 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
       callqa scan vicidial --since yesterday --campaign SALESOUT
       callqa scan vicidial --since 2026-11-01 --queue
     """
+    from core.config import ScanSettings
     from core.progress import ProgressReporter
-    from core.scan import ScanConfig, run_scan, scan_folder, vicidial_items
+    from core.scan import run_scan, scan_folder
 
     settings = settings_from(ctx)
     if since is not None and until is not None and since >= until:
@@ -84,9 +85,11 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
                                      "`callqa worker` processes instead", param_hint="--workers")
     progress = ProgressReporter(label="scan", stream=sys.stderr,
                                 interval_s=None if sys.stderr.isatty() else
-                                ScanConfig.from_settings(settings).progress_interval_s)
+                                ScanSettings.from_settings(settings).progress_interval_s)
     store_url = store_url_from(ctx, settings)
     if source == VICIDIAL:
+        from core.fetch.service import vicidial_items
+
         items = vicidial_items(settings, since=since, until=until, campaign=campaign, ingroup=ingroup,
                                agent=agent, limit=max_recordings)
         if len(items) >= max_recordings:
@@ -105,7 +108,7 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
         if not folder.is_dir():
             raise click.BadParameter(f"{source}: not a folder of recordings (or 'vicidial')", param_hint="SOURCE")
         if to_queue:
-            from core.scan import folder_items
+            from core.work import folder_items
 
             _enqueue(settings, folder_items(folder, since=since, until=until), store_url=store_url, limit=limit,
                      quality=not no_quality, source=str(folder))
@@ -161,7 +164,7 @@ def cleanup_cmd(ctx: click.Context, older_than_min: float) -> None:
     Example:
       callqa cleanup --older-than-min 60
     """
-    from core.scan import cleanup_tmp
+    from core.runtime import cleanup_tmp
 
     settings = settings_from(ctx)
     removed = cleanup_tmp(settings.tmp_dir, older_than_s=older_than_min * 60)

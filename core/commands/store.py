@@ -108,17 +108,14 @@ def show_cmd(ctx: click.Context, call_id: str, as_json: bool) -> None:
       callqa show 20261107-080000_9828963560
       callqa show 20261107-080000_9828963560 --json
     """
-    from core.commands.analyze import render_report
+    from core.commands.analyze import echo_analysis
 
     store = _open(ctx)
     try:
         doc = store.get_analysis(call_id)
     finally:
         store.close()
-    if as_json:
-        echo_json(doc)
-    else:
-        click.echo(render_report(doc))
+    echo_analysis(doc, as_json=as_json)
 
 
 def register(cli: click.Group) -> None:

@@ -165,7 +165,8 @@ def build_demo(settings: Settings, *, force: bool = False, recordings_dir: Path 
     demo = build_demo_recordings(dest, force=force, today=today, progress=build_progress)
     if scan:
         from core.audio.layout import call_files_for
-        from core.scan import WorkItem, run_scan
+        from core.scan import run_scan
+        from core.work import WorkItem
 
         store = store_url or demo_store_url(settings)
         if demo.generated:

@@ -11,9 +11,12 @@ from core.fetch.service import (
     FetchedRecording,
     fetch_recording,
     fetch_vicidial_recording,
+    items_from_vicidial_rows,
     recording_kind,
     resolve_vicidial_item,
     store_metadata,
+    vicidial_item,
+    vicidial_items,
 )
 
 __all__ = [
@@ -21,6 +24,9 @@ __all__ = [
     "fetch_recording",
     "fetch_vicidial_recording",
     "recording_kind",
+    "items_from_vicidial_rows",
     "resolve_vicidial_item",
     "store_metadata",
+    "vicidial_item",
+    "vicidial_items",
 ]

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.config import Settings
-from core.errors import FetchError, UnsafeLocationError
+from core.errors import CallNotFoundError, ConfigError, FetchError, UnsafeLocationError
 from core.fetch.cache import FetchCache, place
 from core.fetch.http import fetch_http
 from core.fetch.local import LocalRoot
@@ -50,10 +51,7 @@ from core.fetch.sftp import SftpRoot, SftpSession
 from core.jsonable import json_value
 from core.vicidial.lookup import get_recording
 from core.vicidial.settings import RecordingAccess
-
-if TYPE_CHECKING:
-    from core.audio.layout import CallFiles
-    from core.scan import WorkItem
+from core.work import LocalCall, WorkItem
 
 METADATA_KEYS = (
     "recording_id", "lead_id", "uniqueid", "vicidial_id", "closecallid", "direction", "user", "full_name",
@@ -165,8 +163,7 @@ class _Fetcher:
         self.row = row
         self.dest_dir = dest_dir
         self.name = safe_filename(row.get("filename"))
-        cache_dir = Path(access.cache_dir).expanduser() if access.cache_dir else Settings().data_dir / "recordings-cache"
-        self.cache = FetchCache(cache_dir, max_bytes=access.cache_max_bytes)
+        self.cache = FetchCache(access.cache_path(), max_bytes=access.cache_max_bytes)
         self.warnings: list[str] = []
         self.broken: dict[str, str] = {}  # connection -> error
         self.paths: dict[str, Path] = {}
@@ -374,12 +371,70 @@ def store_metadata(row: Mapping[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def resolve_vicidial_item(item: WorkItem, tmp_dir: Path, settings: Settings) -> CallFiles:
-    """Scan resolver for ``vicidial`` work items (``item.ref`` = recording_id): fetch, then group.
+def vicidial_item(row: Mapping[str, Any]) -> WorkItem:
+    """The work item of one ``recording_log`` row: ``call_id`` its filename, ``ref`` its
+    recording id, the metadata of :func:`store_metadata`; fetched where it is analysed.
 
-    Meant for ``core.scan.RESOLVERS["vicidial"] = "core.fetch.service:resolve_vicidial_item"``.
+    Raises
+    ------
+    CallNotFoundError
+        The row has no filename or recording id (nothing to fetch).
     """
-    from core.audio.layout import call_files_for  # the pipeline, only where a scan worker needs it
+    if not row.get("filename") or row.get("recording_id") is None:
+        raise CallNotFoundError(f"recording {row.get('recording_id')} has no file name in recording_log yet")
+    return WorkItem(call_id=str(row["filename"]), kind="vicidial", ref=str(row["recording_id"]),
+                    metadata=store_metadata(row))
+
+
+def recording_item(settings: Settings, recording_id: int) -> WorkItem:
+    """The work item of ViciDial recording ``recording_id``, looked up now.
+
+    Raises
+    ------
+    CallNotFoundError
+        No such recording (or it has no file yet).
+    ViciDialError, ConfigError
+        As :func:`core.vicidial.get_recording`.
+    """
+    return vicidial_item(get_recording(settings, int(recording_id)))
+
+
+def items_from_vicidial_rows(rows: Iterable[Mapping[str, Any]]) -> list[WorkItem]:
+    """Work items for ``recording_log`` rows (rows without a filename are not analysable)."""
+    return [vicidial_item(row) for row in rows if row.get("filename") and row.get("recording_id") is not None]
+
+
+def vicidial_items(settings: Settings, *, since: datetime | None = None, until: datetime | None = None,
+                   campaign: str | None = None, ingroup: str | None = None, agent: str | None = None,
+                   limit: int = 5000) -> list[WorkItem]:
+    """Work items for the ViciDial recordings matching the filters (``callqa scan vicidial``).
+
+    Raises
+    ------
+    ConfigError
+        ViciDial is not configured.
+    ViciDialError
+        The database cannot be reached or refuses the query.
+    """
+    from core.vicidial import LookupFilters, ViciDialSettings, search_recordings, to_records
+
+    vicidial = ViciDialSettings.from_settings(settings)
+    if not vicidial.configured:
+        raise ConfigError("scanning ViciDial needs a [vicidial] section in callqa.toml (host, user, password, "
+                          "database) or CALLQA_VICIDIAL_HOST and friends; see callqa.toml.example")
+    filters = LookupFilters(since=since, until=until, campaign=campaign, ingroup=ingroup, agent=agent)
+    return items_from_vicidial_rows(to_records(search_recordings(vicidial, filters, limit=limit)))
+
+
+def resolve_vicidial_item(item: WorkItem, tmp_dir: Path, settings: Settings) -> LocalCall:
+    """Resolver of ``vicidial`` work items (``item.ref`` = recording_id): look the recording up again
+    (its location may have changed since it was listed), fetch it, and group its files.
+
+    The fetch warnings (e.g. "falling back to the mix") and the ViciDial row (``vicidial`` in the
+    analysis JSON) travel with the files. Meant for ``core.work.RESOLVERS["vicidial"]``.
+    """
+    from core.audio.layout import call_files_for  # the pipeline, only where a worker needs it
 
     fetched = fetch_vicidial_recording(settings, int(item.ref), Path(tmp_dir) / "vicidial")
-    return call_files_for(fetched.primary)
+    return LocalCall(call_files_for(fetched.primary), warnings=tuple(fetched.warnings),
+                     extra={"vicidial": dict(fetched.metadata)})

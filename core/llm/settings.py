@@ -16,20 +16,19 @@ be overridden per deployment without a code change::
 
 The API key is read from ``ANTHROPIC_API_KEY``, else from ``[claude] api_key``. The base URL is
 ``[claude] base_url`` when set, else whatever the SDK resolves (``ANTHROPIC_BASE_URL``, then
-the public API). Other values can be overridden with ``CALLQA_CLAUDE_<KEY>`` variables (for
-example ``CALLQA_CLAUDE_DAILY_BUDGET_USD``). The key is kept out of ``repr``/``str`` and every
+the public API). Every other value can be overridden with a ``CALLQA_CLAUDE_<KEY>`` variable (for
+example ``CALLQA_CLAUDE_DAILY_BUDGET_USD``; lists comma-separated, ``prices`` as JSON). The key is kept out of ``repr``/``str`` and every
 message; use :meth:`ClaudeSettings.describe` for anything shown to a person.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from core.config import Settings, coerce_setting, env_overrides
+from core.config import SettingsSection, coerce_setting
 from core.errors import ConfigError
 
 SECTION = "claude"
@@ -91,7 +90,7 @@ _PRICE_KEYS = {"input": "input_usd_per_mtok", "output": "output_usd_per_mtok",
 
 
 @dataclass(frozen=True)
-class ClaudeSettings:
+class ClaudeSettings(SettingsSection):
     """Everything the Claude features need; build with :meth:`from_settings`.
 
     Attributes
@@ -158,11 +157,9 @@ class ClaudeSettings:
     batch_poll_s: float = 30.0
     batch_wait_s: float = 3600.0
 
-    ENV_KEYS: ClassVar[dict[str, type]] = {
-        "base_url": str, "summary_model": str, "chat_model": str, "investigate_model": str,
-        "daily_budget_usd": float, "max_tool_rounds": int, "timeout_s": float, "max_retries": int,
-        "app_base_url": str,
-    }
+    SECTION: ClassVar[str] = SECTION
+    ENV_ALIASES: ClassVar[dict[str, str]] = {"api_key": "ANTHROPIC_API_KEY"}
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"api_key"})
 
     def __str__(self) -> str:
         return repr(self)
@@ -203,43 +200,22 @@ class ClaudeSettings:
             "max_tool_rounds": self.max_tool_rounds,
         }
 
-    # --- construction ----------------------------------------------------------------------
+    # --- construction (core.config.SettingsSection) -------------------------------------------
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None, *, api_key: str | None = None) -> ClaudeSettings:
-        """Build from a ``[claude]`` table; ``api_key`` (from the environment) wins over the table's.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys, wrong types, out-of-range limits (the key's value is never quoted).
-        """
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        known = set(defaults)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown [{SECTION}] setting(s): {', '.join(unknown)}")
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            if name == "api_key":
-                if not isinstance(value, str):
-                    raise ConfigError(f"[{SECTION}] api_key must be a string")
-                clean[name] = value.strip()
-            elif name == "prices":
-                clean[name] = _prices(value)
-            else:
-                clean[name] = _coerce(name, value, defaults[name])
-        if api_key:
-            clean["api_key"] = api_key.strip()
-        out = cls(**clean)
-        out._validate()
-        return out
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ClaudeSettings:
-        """Read ``[claude]``, ``ANTHROPIC_API_KEY`` and the ``CALLQA_CLAUDE_*`` overrides."""
-        section = env_overrides(settings.section(SECTION), "CALLQA_CLAUDE_", cls.ENV_KEYS)
-        return cls.from_mapping(section, api_key=os.environ.get("ANTHROPIC_API_KEY") or None)
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        """Strings stripped, table lists lower-case, the key never quoted, prices merged."""
+        if name == "api_key":
+            if not isinstance(value, str):
+                raise ConfigError(f"[{SECTION}] api_key must be a string")
+            return {name: value.strip()}
+        if name == "prices":
+            return {name: _prices(value)}
+        if isinstance(default, bool) and not isinstance(value, (bool, str)):
+            value = bool(value)
+        out = coerce_setting(SECTION, name, value, default, label=label)
+        if isinstance(default, tuple):
+            return {name: tuple(v.strip().lower() for v in out if v.strip())}
+        return {name: out.strip() if isinstance(out, str) else out}
 
     def _validate(self) -> None:
         for name in ("summary_model", "chat_model", "investigate_model"):
@@ -264,16 +240,6 @@ class ClaudeSettings:
                 raise ConfigError(f"[{SECTION}] {name}={getattr(self, name)} must be > 0")
         if self.summary_effort not in ("", "low", "medium", "high", "xhigh", "max"):
             raise ConfigError(f"[{SECTION}] summary_effort={self.summary_effort!r} must be low, medium, high, xhigh or max")
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """As :func:`core.config.coerce_setting`; table lists are lower-case, strings stripped."""
-    if isinstance(default, bool) and not isinstance(value, (bool, str)):
-        value = bool(value)
-    out = coerce_setting(SECTION, name, value, default)
-    if isinstance(default, tuple):
-        return tuple(v.strip().lower() for v in out if v.strip())
-    return out.strip() if isinstance(out, str) else out
 
 
 def _prices(value: Any) -> tuple[tuple[str, ModelPrice], ...]:

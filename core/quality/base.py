@@ -58,6 +58,14 @@ def score_spans_by_cutting(model: QualityModel, signals: Sequence[SpanRequest]) 
     return regroup(model.score_batch(cuts), [len(spans) for _, _, spans in signals])
 
 
+def model_identity(model: QualityModel | None) -> str | None:
+    """The identity of a quality model as stored results and cache keys name it: ``"nisqa-v2.0"``;
+    None when there is no model (quality scoring off)."""
+    if model is None:
+        return None
+    return f"{getattr(model, 'name', 'quality')}-{model.version}"
+
+
 def regroup(flat: Sequence[QualityScores], counts: Sequence[int]) -> list[list[QualityScores]]:
     """Split a flat list of span scores back into one list per signal (``counts[i]`` spans each)."""
     out, pos = [], 0

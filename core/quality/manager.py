@@ -22,7 +22,9 @@ by Gabriel Mittag and the Quality and Usability Lab, TU Berlin.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -32,10 +34,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from core.config import PROJECT_ROOT, Settings, env_overrides, load_settings
-from core.errors import CallQAError, ModelUnavailableError, ParameterError
+from core.config import PROJECT_ROOT, Settings, SettingsSection, load_settings
+from core.errors import CallQAError, ConfigError, ModelUnavailableError, ParameterError
+from core.quality.base import model_identity
 
 if TYPE_CHECKING:
     from core.quality.nisqa import NisqaModel
@@ -60,23 +63,38 @@ class InstallResult:
     source: str
 
 
-def _quality_section(settings: Settings) -> dict[str, object]:
-    return env_overrides(settings.section("quality"), "CALLQA_QUALITY_", {"threads": int})
+@dataclass(frozen=True)
+class QualitySettings(SettingsSection):
+    """``[quality]``: the weights file ("" = ``models/nisqa.tar``) and torch threads.
+
+    ``CALLQA_NISQA_WEIGHTS`` (or ``CALLQA_QUALITY_WEIGHTS``) and ``CALLQA_QUALITY_THREADS``
+    override them; a relative ``weights`` in the file is relative to the file.
+    """
+
+    weights: str = ""
+    threads: int = DEFAULT_THREADS
+
+    SECTION: ClassVar[str] = "quality"
+    ENV_ALIASES: ClassVar[dict[str, str]] = {"weights": "CALLQA_NISQA_WEIGHTS"}
+
+    @classmethod
+    def _from_file(cls, values: dict[str, Any], settings: Settings) -> dict[str, Any]:
+        weights = values.get("weights")
+        if isinstance(weights, str) and weights and settings.path is not None:
+            path = Path(weights).expanduser()
+            values["weights"] = str(path if path.is_absolute() else settings.path.parent / path)
+        return values
+
+    def _validate(self) -> None:
+        if self.threads < 1:
+            raise ConfigError(f"[quality] threads={self.threads} must be a positive integer")
 
 
 def weights_path(settings: Settings | None = None) -> Path:
     """Where the NISQA weights are read from (and installed to); see the module docstring."""
     settings = settings or load_settings()
-    env = os.environ.get("CALLQA_NISQA_WEIGHTS")
-    if env:
-        return Path(env).expanduser()
-    configured = settings.section("quality").get("weights")
-    if configured:
-        path = Path(str(configured)).expanduser()
-        if not path.is_absolute() and settings.path is not None:
-            path = settings.path.parent / path
-        return path
-    return settings.models_dir / WEIGHTS_FILE
+    weights = QualitySettings.from_settings(settings).weights
+    return Path(weights).expanduser() if weights else settings.models_dir / WEIGHTS_FILE
 
 
 def shared_dir() -> Path:
@@ -183,10 +201,11 @@ def _download(url: str, out: BinaryIO, *, timeout_s: float) -> None:
 
 
 def _threads(settings: Settings, threads: int | None) -> int:
-    value = threads if threads is not None else _quality_section(settings).get("threads", DEFAULT_THREADS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"[quality] threads={value!r} must be a positive integer")
-    return value
+    if threads is None:
+        return QualitySettings.from_settings(settings).threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ParameterError(f"[quality] threads={threads!r} must be a positive integer")
+    return threads
 
 
 def get_quality_model(settings: Settings | None = None, *, threads: int | None = None) -> NisqaModel:
@@ -217,6 +236,56 @@ def get_quality_model(settings: Settings | None = None, *, threads: int | None =
         if model is None:
             model = _cache[path] = _load_verified(path)
     return model
+
+
+# --- the model's identity without loading it ------------------------------------------------------
+IDENTITY_MEMO = "quality-identity.json"
+
+
+def _quality_fingerprint(settings: Settings) -> str | None:
+    """What the quality model's identity depends on, from file metadata only (no torch import):
+    the weights file (path, size, mtime) and the quality code (newest module)."""
+    try:
+        weights = weights_path(settings).expanduser().resolve()
+        stat = weights.stat()
+        code = [p.stat() for p in Path(__file__).parent.glob("*.py")]
+    except OSError:
+        return None
+    newest = max((s.st_mtime_ns for s in code), default=0)
+    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}:{len(code)}:{newest}"
+
+
+def quality_identity(settings: Settings, enabled: bool) -> str | None:
+    """The quality model's identity for cache keys (:func:`core.quality.base.model_identity`), or
+    None when quality is off -- without loading the model when it is known.
+
+    The identity is remembered in ``<data_dir>/quality-identity.json`` against a fingerprint of
+    the weights file and the quality code, so a scan whose calls are all cached does not load
+    torch. On a miss the model is loaded (once per process), which also checks it is usable
+    before any worker starts.
+
+    Raises
+    ------
+    ModelUnavailableError
+        The weights are missing or corrupt.
+    """
+    if not enabled:
+        return None
+    memo_path = settings.data_dir / IDENTITY_MEMO
+    fingerprint = _quality_fingerprint(settings)
+    if fingerprint is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            memo = json.loads(memo_path.read_text())
+            if memo["fingerprint"] == fingerprint:
+                return str(memo["identity"])
+    identity = model_identity(get_quality_model(settings))
+    if fingerprint is not None:
+        with contextlib.suppress(OSError):
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_name(f".{IDENTITY_MEMO}.{os.getpid()}")
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "identity": identity}))
+            os.replace(tmp, memo_path)
+    return identity
 
 
 def _load_verified(path: Path) -> NisqaModel:

@@ -27,7 +27,7 @@ import numpy as np
 
 from core.audio.io import AudioClip
 from core.errors import ParameterError
-from core.quality.base import QualityModel
+from core.quality.base import QualityModel, model_identity
 from core.results import Interval, QualityScores, QualityWindow, TrackQuality
 
 
@@ -123,7 +123,7 @@ def score_tracks(
     missing = [name for name in tracks if name not in speech]
     if missing:
         raise ParameterError(f"no speech intervals given for track(s) {', '.join(missing)}")
-    label = f"{model.name}-{model.version}"
+    label = model_identity(model)
     results: dict[str, tuple[TrackQuality | None, str | None]] = {}
     kept: dict[str, list[tuple[int, int, float]]] = {}
     for name, clip in tracks.items():

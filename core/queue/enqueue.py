@@ -1,9 +1,11 @@
 """Enqueuing calls: what ``callqa scan --queue`` and ``callqa watch`` do instead of analysing.
 
-Each :class:`~core.scan.WorkItem` is checked against the store before it is sent:
+Each :class:`~core.work.WorkItem` is checked against the store before it is sent, by the rules
+every entry point shares (:func:`core.analysis_service.reuse_reason`):
 
 - a call already stored with the same cache key (local files are hashed here, as a scan
-  does) -- or a ViciDial recording fetched within ``[scan] remote_ttl_s`` -- is not sent;
+  does) -- or a ViciDial recording fetched within ``[scan] remote_ttl_s`` and scored by the
+  same quality model -- is not sent;
 - the same bytes that failed before (``analysis_errors``) are not sent again;
 - a call that is queued or being analysed (an unexpired claim) is not sent again: after the
   message is published the call is marked with the claim ``queue/<task id>`` for
@@ -29,8 +31,8 @@ from core.queue.settings import QueueSettings, redact_url
 if TYPE_CHECKING:
     from celery import Celery
 
-    from core.scan import WorkItem
     from core.store.store import ResultStore
+    from core.work import WorkItem
 
 OUTCOMES = ("queued", "cached", "busy", "failed_before")
 
@@ -77,15 +79,15 @@ class Enqueuer:
 
     def __init__(self, settings: Settings, *, store_url: str | None = None, quality: bool | None = None,
                  summarize: bool | None = None, app: Celery | None = None, store: ResultStore | None = None) -> None:
+        from core.analysis_service import remote_ttl_s
         from core.queue.app import create_app
-        from core.scan import ScanConfig
         from core.store.store import open_store
 
         self.settings = settings
         self.qs = QueueSettings.from_settings(settings).require_broker("enqueuing calls")
         self.quality = self.qs.quality if quality is None else quality
         self.summarize = self.qs.summarize if summarize is None else summarize
-        self.remote_ttl_s = ScanConfig.from_settings(settings).remote_ttl_s
+        self.remote_ttl_s = remote_ttl_s(settings)
         self.app = app or create_app(self.qs)
         self._own_store = store is None
         self.store = store or open_store(store_url or settings.store_url())
@@ -104,33 +106,27 @@ class Enqueuer:
 
     def _quality_identity(self, quality: bool) -> str | None:
         if quality not in self._quality_ids:
-            from core.scan import quality_identity
+            from core.quality.manager import quality_identity
 
             self._quality_ids[quality] = quality_identity(self.settings, quality)
         return self._quality_ids[quality]
 
-    def _key(self, item: WorkItem, quality: bool) -> str | None:
-        """The cache key of local files (None for remote items, hashed by the worker after fetching)."""
-        if item.kind != "folder":
-            return None
-        from core.store.cachekey import cache_key
+    def _skip(self, item: WorkItem, quality: bool) -> tuple[str | None, str | None]:
+        """(why ``item`` is not sent, or None; its cache key when local and readable)."""
+        from core.analysis_service import AnalysisJob, Models, reuse_reason
 
+        quality_id = self._quality_identity(quality)
         try:
-            return cache_key(item.call_files(), self.settings.analysis, self._quality_identity(quality))
+            key = AnalysisJob(item, self.settings, Models(quality_id=quality_id)).local_key()
         except AudioNotFoundError:
-            return None  # the worker records why
-
-    def _skip(self, item: WorkItem, key: str | None) -> str | None:
-        if key is not None:
-            if self.store.cached(item.call_id, key):
-                return "cached"
-            if self.store.known_error(item.call_id, key) is not None:
-                return "failed_before"
-        elif item.kind != "folder" and self.store.fresh(item.call_id, max_age_s=self.remote_ttl_s):
-            return "cached"
+            key = None  # the worker records why
+        if reuse_reason(self.store, item, key, quality_id=quality_id, ttl_s=self.remote_ttl_s):
+            return "cached", key
+        if key is not None and self.store.known_error(item.call_id, key) is not None:
+            return "failed_before", key
         if self.store.claim_holder(item.call_id) is not None:
-            return "busy"
-        return None
+            return "busy", key
+        return None, key
 
     def add(self, item: WorkItem, *, quality: bool | None = None, summarize: bool | None = None) -> str:
         """Send one call unless it is stored, failed before or already queued; return the outcome
@@ -148,8 +144,7 @@ class Enqueuer:
 
         quality = self.quality if quality is None else quality
         summarize = self.summarize if summarize is None else summarize
-        key = self._key(item, quality)
-        outcome = self._skip(item, key)
+        outcome, key = self._skip(item, quality)
         if outcome is None:
             task_id = uuid.uuid4().hex
             marker = f"queue/{task_id}"

@@ -5,22 +5,21 @@ Without ``broker_url`` (the default) there is no queue: scans analyse in-process
 ``callqa scan --queue`` and ``callqa watch`` enqueue calls and ``callqa worker`` processes
 analyse them, on as many machines as needed.
 
-Every key can be overridden from the environment as ``CALLQA_QUEUE_<KEY>``; the broker URL
-also as ``CALLQA_BROKER_URL`` (which wins), so a password in it can live in
+Every key can be overridden from the environment as ``CALLQA_QUEUE_<KEY>`` (the common section
+reader, :class:`core.config.SettingsSection`); the broker URL also as ``CALLQA_BROKER_URL`` (which wins), so a password in it can live in
 ``/etc/callqa/secrets.env`` rather than in ``callqa.toml``. The URL is only ever shown
 through :func:`redact_url`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from core.config import Settings, env_overrides
+from core.config import SettingsSection
 from core.errors import ConfigError
 
 BROKER_SCHEMES = {"redis": "redis", "rediss": "redis", "amqp": "amqp", "amqps": "amqp", "pyamqp": "amqp"}
@@ -45,7 +44,7 @@ def redact_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class QueueSettings:
+class QueueSettings(SettingsSection):
     """The ``[queue]`` section.
 
     Attributes
@@ -107,37 +106,15 @@ class QueueSettings:
     watch_batch: int = 500
     watch_grace_s: float = 3600.0
 
-    ENV_PREFIX: ClassVar[str] = "CALLQA_QUEUE_"
-
-    # --- reading -----------------------------------------------------------------------------
-    @classmethod
-    def from_settings(cls, settings: Settings) -> QueueSettings:
-        """Read ``[queue]`` with ``CALLQA_QUEUE_*`` and ``CALLQA_BROKER_URL`` overrides.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys, wrong types or values out of range (one line naming the key).
-        """
-        kinds: dict[str, type] = {f.name: str for f in dataclasses.fields(cls)}
-        values = env_overrides(settings.section("queue"), cls.ENV_PREFIX, kinds)
-        broker = os.environ.get("CALLQA_BROKER_URL")
-        if broker:
-            values["broker_url"] = broker
-        return cls.from_mapping(values)
+    SECTION: ClassVar[str] = "queue"
+    ENV_ALIASES: ClassVar[dict[str, str]] = {"broker_url": "CALLQA_BROKER_URL"}
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"broker_url"})
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None) -> QueueSettings:
-        """Build from a ``[queue]`` table (no environment), validating every value."""
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(defaults))
-        if unknown:
-            raise ConfigError(f"unknown [queue] setting(s): {', '.join(unknown)}")
-        clean = {name: _coerce(name, value, defaults[name]) for name, value in values.items()}
-        out = cls(**clean)
-        out._validate()
-        return out
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        """As the common reader, strings stripped."""
+        out = super()._clean(name, value, default, label=label)
+        return {k: v.strip() if isinstance(v, str) else v for k, v in out.items()}
 
     def _validate(self) -> None:
         if self.broker_url:
@@ -208,33 +185,3 @@ class QueueSettings:
             raise ConfigError(f"{what} needs a task broker: set [queue] broker_url in callqa.toml (e.g. "
                               "redis://127.0.0.1:6379/0) or CALLQA_BROKER_URL; without one, run without the queue")
         return self
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """A TOML or environment value as the type of the field's default, with a one-line error."""
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if not isinstance(value, bool):
-                raise ValueError(value)
-            return value
-        if isinstance(default, int):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(value)
-        if isinstance(default, float):
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return float(value)
-        if not isinstance(value, str):
-            raise ValueError(value)
-        return value.strip()
-    except (TypeError, ValueError):
-        shown = redact_url(str(value)) if name == "broker_url" else repr(value)
-        raise ConfigError(f"[queue] {name}={shown} must be a {type(default).__name__}") from None

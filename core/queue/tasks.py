@@ -1,9 +1,11 @@
-"""The queue's tasks: ``callqa.analyze_call`` and ``callqa.summarize_call``, run by ``callqa worker``.
+"""The queue's tasks ``callqa.analyze_call`` (:func:`analyze_call_task`) and ``callqa.summarize_call``
+(:func:`summarize_call_task`), run by ``callqa worker``.
 
-A task carries a call reference -- a :class:`~core.scan.WorkItem` as a plain JSON dict (a
+A task carries a call reference -- a :class:`~core.work.WorkItem` as a plain JSON dict (a
 ViciDial ``recording_id``, or the paths of recordings every worker can read) -- never audio.
-The worker process resolves it (fetching ViciDial recordings into a per-task temporary
-folder), computes the cache key from the bytes it got, and:
+The worker process runs it through :class:`core.analysis_service.AnalysisJob` (the path every
+entry point shares): it resolves the item (fetching ViciDial recordings into a per-task
+temporary folder), computes the cache key from the bytes it got, and:
 
 - skips the call when the store already holds that key (or, for ViciDial recordings, when
   it was fetched within ``[scan] remote_ttl_s``), so a message delivered twice analyses once;
@@ -27,18 +29,16 @@ Each outcome is one log line (``stored``, ``cached``, ``busy``, ``retry``, ``fai
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import random
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +67,9 @@ from core.queue.settings import QueueSettings
 if TYPE_CHECKING:
     from celery import Celery, Task
 
-    from core.scan import WorkItem
+    from core.analysis_service import AnalysisJob, Models
     from core.store.store import ResultStore
+    from core.work import WorkItem
 
 log = logging.getLogger("callqa.queue")
 
@@ -82,13 +83,16 @@ _TRANSIENT = (FetchError, ViciDialError, QueueError, ConfigError, ModelUnavailab
 # --- payloads ------------------------------------------------------------------------------------
 def item_to_payload(item: WorkItem) -> dict[str, Any]:
     """A work item as a JSON-ready dict (datetimes in metadata become ISO text)."""
-    return {
+    payload = {
         "call_id": item.call_id,
         "kind": item.kind,
         "ref": item.ref,
         "metadata": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in item.metadata.items()},
         "files": [[role, path] for role, path in item.files],
     }
+    if item.extras:
+        payload["extras"] = dict(item.extras)
+    return payload
 
 
 def item_from_payload(data: Any) -> WorkItem:
@@ -99,17 +103,18 @@ def item_from_payload(data: Any) -> WorkItem:
     ParameterError
         The payload is not a work item (missing keys, wrong types, unknown kind).
     """
-    from core.scan import WorkItem
+    from core.work import WorkItem
 
     if not isinstance(data, dict):
         raise ParameterError(f"task item must be an object, got {type(data).__name__}")
     try:
         files = tuple((str(role), str(path)) for role, path in data.get("files") or [])
         metadata = data.get("metadata") or {}
-        if not isinstance(metadata, dict):
+        extras = data.get("extras") or {}
+        if not isinstance(metadata, dict) or not isinstance(extras, dict):
             raise TypeError("metadata")
         return WorkItem(call_id=str(data["call_id"]), kind=str(data["kind"]), ref=str(data["ref"]),
-                        metadata=metadata, files=files)
+                        metadata=metadata, files=files, extras={str(k): str(v) for k, v in extras.items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise ParameterError(f"task item is malformed ({exc})") from None
 
@@ -137,16 +142,6 @@ def configure_worker(config: WorkerConfig) -> None:
     _STATE.reset()
 
 
-def _process_owner() -> str:
-    """This process as a claim owner, ``host/pid/start-token`` (as :func:`core.scan.owner_alive` reads it)."""
-    pid = os.getpid()
-    try:
-        token = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        token = f"t{int(time.time() * 1000)}"
-    return f"{socket.gethostname()}/{pid}/{token}"
-
-
 @dataclass
 class _ProcessState:
     """Models, store and temporary folder of one worker process, created once."""
@@ -154,8 +149,7 @@ class _ProcessState:
     pid: int = 0
     owner: str = ""
     run_dir: Path | None = None
-    vad: Any = None
-    models: dict[bool, tuple[Any, str | None]] = field(default_factory=dict)
+    models: dict[bool, Models] = field(default_factory=dict)
     store_: ResultStore | None = None
     llm_: Any = None
     error: CallQAError | None = None
@@ -163,7 +157,7 @@ class _ProcessState:
 
     def reset(self) -> None:
         """Forget everything (the next :meth:`ensure` initialises again)."""
-        self.pid, self.owner, self.run_dir, self.vad, self.error = 0, "", None, None, None
+        self.pid, self.owner, self.run_dir, self.error = 0, "", None, None
         self.store_, self.llm_, self.models = None, None, {}
 
     @property
@@ -180,34 +174,26 @@ class _ProcessState:
         return self
 
     def _init(self) -> None:
-        from core.scan import make_run_dir
+        from core.runtime import make_run_dir, process_owner
 
         cfg = self.config
         self.reset()
-        self.pid, self.owner = os.getpid(), _process_owner()
+        self.pid, self.owner = os.getpid(), process_owner()
         try:
             self.run_dir = make_run_dir(cfg.settings.tmp_dir)
             os.environ["TMPDIR"] = str(self.run_dir)
             tempfile.tempdir = str(self.run_dir)
             if cfg.load_models:
-                from core.audio.vad import get_vad
-
-                self.vad = get_vad()
-                if cfg.quality:
-                    self.quality_model(True)
+                self.quality_model(cfg.quality)
         except CallQAError as exc:
             self.error = exc
 
-    def quality_model(self, enabled: bool) -> tuple[Any, str | None]:
-        """(model, identity for the cache key); (None, None) when quality is off. Loaded once."""
+    def quality_model(self, enabled: bool) -> Models:
+        """The models to analyse with, quality scoring on or off; loaded once."""
         if enabled not in self.models:
-            if not enabled:
-                self.models[False] = (None, None)
-            else:
-                from core.quality.manager import get_quality_model
+            from core.analysis_service import load_models
 
-                model = get_quality_model(self.config.settings, threads=self.config.threads)
-                self.models[True] = (model, f"{getattr(model, 'name', 'quality')}-{model.version}")
+            self.models[enabled] = load_models(self.config.settings, quality=enabled, threads=self.config.threads)
         return self.models[enabled]
 
     def store(self) -> ResultStore:
@@ -262,6 +248,18 @@ def _on_process_shutdown(**_kwargs: Any) -> None:
 
 
 # --- the analysis task ---------------------------------------------------------------------------
+_REUSED = {"cached": "already stored with this cache key", "fresh": "fetched and analysed recently",
+           "unchanged": "fetched again, unchanged"}
+
+
+class _GiveUp(Exception):
+    """Internal: dead-letter the call without analysing it (``attempts`` deliveries so far)."""
+
+    def __init__(self, reason: str, attempts: int) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
+
+
 class _Retry(Exception):
     """Internal: schedule a retry of the current task after ``countdown`` seconds."""
 
@@ -287,10 +285,15 @@ class _Analysis:
         self.task_id = str(task.request.id)
         self.retries = int(task.request.retries or 0)
         self.store: ResultStore = None  # type: ignore[assignment]  # opened in execute()
-        self.key: str | None = None
+        self.job: AnalysisJob | None = None
         self.claimed = False
         self.started = time.perf_counter()
         self.tmp = (state.run_dir or Path(tempfile.gettempdir())) / f"task-{self.task_id}"
+
+    @property
+    def key(self) -> str | None:
+        """The cache key, once the item's files were hashed."""
+        return self.job.key if self.job is not None else None
 
     # outcomes ------------------------------------------------------------------------------
     def _say(self, outcome: str, detail: str = "") -> str:
@@ -314,8 +317,9 @@ class _Analysis:
 
     def failed(self, reason: str) -> str:
         """A bad recording: stored as an analysis error, like a scan does (retried when the bytes change)."""
-        self.store.save_error(self.item.call_id, cache_key=self.key or "unreadable", source_ref=self.item.ref,
-                              reason=reason, source_kind=self.item.kind)
+        from core.analysis_service import record_failure
+
+        record_failure(self.store, self.item, self.key, reason)
         self._release()
         return self._say("failed", reason)
 
@@ -334,18 +338,9 @@ class _Analysis:
         raise _Retry(countdown, reason)
 
     # steps ---------------------------------------------------------------------------------
-    def _resolve(self):
-        from core.scan import RESOLVERS
-
-        target = RESOLVERS.get(self.item.kind)
-        if target is None:
-            raise ConfigError(f"no resolver for {self.item.kind!r} work items")
-        module, _, name = target.partition(":")
-        return getattr(importlib.import_module(module), name)(self.item, self.tmp, self.cfg.settings)
-
     def _claim(self) -> bool:
         """Claim the call for this process (taking over its enqueue mark); False when someone else works on it."""
-        from core.scan import owner_alive
+        from core.runtime import owner_alive
 
         ttl = self.qs.hard_time_limit_s + 30
         for _ in range(2):
@@ -359,54 +354,36 @@ class _Analysis:
             self.store.release_owner(holder)  # a worker or scanner on this machine that died
         return False
 
-    def run(self) -> str:
-        from core.scan import ScanConfig
-        from core.store.cachekey import cache_key
-
-        item, store = self.item, self.store
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        model, quality_id = self.state.quality_model(self.quality)
-        call = None
-        if item.kind == "folder":  # local files: hash first, cached calls need no claim
-            call = self._resolve()
-            self.key = cache_key(call, self.cfg.settings.analysis, quality_id)
-            if store.cached(item.call_id, self.key):
-                self._release()
-                return self._say("cached", "already stored with this cache key")
-        elif store.fresh(item.call_id, max_age_s=ScanConfig.from_settings(self.cfg.settings).remote_ttl_s):
-            self._release()
-            return self._say("cached", "fetched and analysed recently")
+    def _begin(self, _job: AnalysisJob) -> bool:
+        """Before any fetch: claim the call and count this delivery; False when it is someone else's."""
         if not self._claim():
-            return self._say("busy", f"being analysed by {store.claim_holder(item.call_id) or 'another worker'}")
-        attempt = store.start_attempt(self.task_id, item.call_id)
+            return False
+        attempt = self.store.start_attempt(self.task_id, self.item.call_id)
         if attempt > MAX_WORKER_DEATHS:
-            return self.dead_letter(f"the worker process died {attempt - 1} times while analysing this call",
-                                    attempts=attempt)
+            raise _GiveUp(f"the worker process died {attempt - 1} times while analysing this call", attempt)
         if attempt > 1:
-            log.warning("%s: delivery %d, the previous worker died while analysing it", item.call_id, attempt)
-        fetched_at = None
-        if call is None:
-            call = self._resolve()
-            fetched_at = datetime.now(UTC).replace(tzinfo=None)
-            self.key = cache_key(call, self.cfg.settings.analysis, quality_id)
-            if store.stored_key(item.call_id) == self.key:
-                store.touch_fetched(item.call_id, fetched_at=fetched_at)
-                self._release()
-                return self._say("cached", "fetched again, unchanged")
-        from core.pipeline import analyze_call as run_pipeline
+            log.warning("%s: delivery %d, the previous worker died while analysing it", self.item.call_id, attempt)
+        return True
 
-        t0 = time.perf_counter()
-        analysis = run_pipeline(call, cfg=self.cfg.settings.analysis, quality_model=model, vad=self.state.vad)
-        analysis_s = time.perf_counter() - t0
-        assert self.key is not None  # hashed above, from the files analysed
-        written = store.save_analysis(analysis, cache_key=self.key, source_kind=item.kind, source_ref=item.ref,
-                                      metadata=item.metadata, fetched_at=fetched_at)
+    def run(self) -> str:
+        from core.analysis_service import AnalysisJob
+
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.job = AnalysisJob(self.item, self.cfg.settings, self.state.quality_model(self.quality))
+        try:
+            outcome, analysis = self.job.run(self.store, tmp_dir=self.tmp, before_work=self._begin)
+        except _GiveUp as give_up:
+            return self.dead_letter(str(give_up), attempts=give_up.attempts)
+        if outcome == "busy":
+            return self._say("busy", f"being analysed by {self.store.claim_holder(self.item.call_id) or 'another worker'}")
         self._release()
-        if written and self.summarize:
+        if analysis is None:
+            return self._say("cached", _REUSED[outcome])
+        if outcome == "stored" and self.summarize:
             self._request_summary()
-        return self._say("stored" if written else "cached",
-                         f"analysis_s={analysis_s:.3f} audio_s={analysis.duration_s:.1f}"
-                         + ("" if written else " (stored meanwhile by another worker)"))
+        return self._say("stored" if outcome == "stored" else "cached",
+                         f"analysis_s={analysis.timings_s['total']:.3f} audio_s={analysis.duration_s:.1f}"
+                         + ("" if outcome == "stored" else " (stored meanwhile by another worker)"))
 
     def _request_summary(self) -> None:
         """Enqueue the Claude summary of the stored analysis (a broker hiccup loses the summary, not the call)."""
@@ -457,8 +434,8 @@ def _reason(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {exc}{where}"
 
 
-def analyze_call(self: Task, item: dict[str, Any], claim: str | None = None, quality: bool = True,
-                 summarize: bool = False, v: int = PAYLOAD_VERSION) -> str:
+def analyze_call_task(self: Task, item: dict[str, Any], claim: str | None = None, quality: bool = True,
+                      summarize: bool = False, v: int = PAYLOAD_VERSION) -> str:
     """Celery task ``callqa.analyze_call``: analyse one call reference into the store.
 
     Parameters
@@ -499,7 +476,7 @@ def analyze_call(self: Task, item: dict[str, Any], claim: str | None = None, qua
 
 
 # --- the summary task ----------------------------------------------------------------------------
-def summarize_call(self: Task, call_id: str, force: bool = False) -> str:
+def summarize_call_task(self: Task, call_id: str, force: bool = False) -> str:
     """Celery task ``callqa.summarize_call``: the Claude (Haiku) summary of one stored analysis.
 
     Rate-limited by ``[queue] summary_rate_limit`` per worker. Transient API errors (429, 5xx)
@@ -548,5 +525,5 @@ def register(app: Celery, qs: QueueSettings) -> None:
     common = {"bind": True, "shared": False, "acks_late": True, "reject_on_worker_lost": True,
               "ignore_result": True, "max_retries": None, "soft_time_limit": qs.task_time_limit_s,
               "time_limit": qs.hard_time_limit_s}
-    app.task(name=ANALYZE_TASK, **common)(analyze_call)  # queues: task_routes (core.queue.app)
-    app.task(name=SUMMARY_TASK, rate_limit=qs.summary_rate_limit or None, **common)(summarize_call)
+    app.task(name=ANALYZE_TASK, **common)(analyze_call_task)  # queues: task_routes (core.queue.app)
+    app.task(name=SUMMARY_TASK, rate_limit=qs.summary_rate_limit or None, **common)(summarize_call_task)

@@ -27,16 +27,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import CallQAError, ConfigError, ScanIncompleteError
 from core.queue.settings import QueueSettings
 
 if TYPE_CHECKING:
-    from core.scan import WorkItem
     from core.store.store import ResultStore
     from core.vicidial import ViciDialSettings
+    from core.work import WorkItem
 
 log = logging.getLogger("callqa.watch")
 
@@ -55,13 +55,6 @@ class Poll:
     found: int
     full: bool
     summary: str
-
-
-def items_from_rows(rows: list[dict[str, Any]]) -> list[WorkItem]:
-    """Work items for ``recording_log`` rows (see :func:`core.scan.items_from_vicidial_rows`)."""
-    from core.scan import items_from_vicidial_rows
-
-    return items_from_vicidial_rows(rows)
 
 
 def newest_recording_id(vicidial: ViciDialSettings) -> int:
@@ -119,7 +112,9 @@ class Watcher:
                                            pending_grace_s=self.qs.watch_grace_s))
         if not rows:
             return Poll(before, before, 0, False, "no new recordings")
-        summary = self.sink(items_from_rows(rows))
+        from core.fetch.service import items_from_vicidial_rows
+
+        summary = self.sink(items_from_vicidial_rows(rows))
         after = max(int(r["recording_id"]) for r in rows)
         self.store.set_watermark(WATERMARK, str(after))
         return Poll(before, after, len(rows), len(rows) >= self.qs.watch_batch, summary)

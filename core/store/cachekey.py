@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.audio.layout import CallFiles
@@ -38,6 +39,7 @@ def cache_key(
     *,
     layout: str | None = None,
     analysis_version: str | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> str:
     """Hash a call's recordings and everything else its analysis depends on.
 
@@ -48,12 +50,16 @@ def cache_key(
     cfg : AnalysisConfig
         The thresholds the analysis will use.
     quality_version : str or None
-        The quality model's identity (:func:`core.scan.quality_identity`); None when quality
-        scoring is off.
+        The quality model's identity (:func:`core.quality.base.model_identity`); None when
+        quality scoring is off.
     layout : str, optional
         A forced layout (``--layout``); None for detection.
     analysis_version : str, optional
         Defaults to :data:`core.pipeline.ANALYSIS_VERSION`.
+    extra : mapping of str to str, optional
+        Identities of further inputs the analysis depends on (e.g. a voiceprint's, a model's
+        version), from :func:`core.analysis_service.analysis_inputs`. Empty or None leaves the
+        key as it was without them.
 
     Returns
     -------
@@ -74,6 +80,8 @@ def cache_key(
         "layout": layout,
         "config": cfg.as_dict(),
     }
+    if extra:
+        settings["extra"] = {str(k): str(v) for k, v in extra.items()}
     h.update(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
     for role in sorted(call.files):
         _hash_file(h, role, call.files[role])

@@ -600,3 +600,27 @@ def store_status(store: ResultStore) -> dict[str, Any]:
         "last_error_at": e[1],
         "by_layout": {k: int(v) for k, v in layouts},
     }
+
+
+HEADLINE_COLUMNS = ("call_id", "layout", "mos_caller", "mos_agent", "mos_mixed", "mos_min", "n_findings",
+                    "worst_severity", "finding_codes")
+
+
+def call_headlines(store: ResultStore, call_ids: Sequence[str]) -> pd.DataFrame:
+    """The stored headlines of the given calls (absent calls are absent), for tables of calls found
+    elsewhere (ViciDial, a folder).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`HEADLINE_COLUMNS`, MOS columns as float64 (NaN when not scored).
+    """
+    frames = [list_calls(store, call_ids=tuple(call_ids[i:i + 500]), limit=None) for i in range(0, len(call_ids), 500)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for c in HEADLINE_COLUMNS:
+        if c not in df:
+            df[c] = None
+    df = df[list(HEADLINE_COLUMNS)]
+    for c in ("mos_caller", "mos_agent", "mos_mixed", "mos_min"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return df

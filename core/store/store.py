@@ -56,6 +56,8 @@ from core.store.schema import (
 )
 
 SOURCE_KINDS = ("folder", "vicidial", "file")
+#: :meth:`ResultStore.fresh` without a quality-model condition.
+ANY_MODEL = object()
 #: Metadata keys stored in their own ``calls`` column; any other key goes to ``metadata_json``.
 METADATA_COLUMNS = ("call_time", "lead_id", "uniqueid", "agent", "campaign", "server_ip", "carrier",
                     "hangup_cause")
@@ -323,16 +325,20 @@ class ResultStore:
         with self._guard("reading the cache"), self._read() as conn:
             return conn.execute(select(calls.c.cache_key).where(calls.c.call_id == call_id)).scalar()
 
-    def fresh(self, call_id: str, *, max_age_s: float, now: datetime | None = None) -> bool:
+    def fresh(self, call_id: str, *, max_age_s: float, now: datetime | None = None,
+              quality_model: str | None | object = ANY_MODEL) -> bool:
         """True when ``call_id`` is stored and was fetched (or analysed) less than ``max_age_s`` ago.
 
         For remote recordings, which can be rewritten or truncated after the fact: within the TTL
-        a scan skips the call without fetching it again.
+        a scan skips the call without fetching it again. With ``quality_model`` (an identity, or
+        None for unscored), only an analysis scored by that model counts.
         """
         with self._guard("reading the cache"), self._read() as conn:
-            row = conn.execute(select(calls.c.fetched_at, calls.c.analyzed_at)
+            row = conn.execute(select(calls.c.fetched_at, calls.c.analyzed_at, calls.c.quality_model)
                                .where(calls.c.call_id == call_id)).first()
         if row is None:
+            return False
+        if quality_model is not ANY_MODEL and row.quality_model != quality_model:
             return False
         seen = row.fetched_at or row.analyzed_at
         return (now or utcnow()) - seen < timedelta(seconds=max_age_s)

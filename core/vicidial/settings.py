@@ -1,11 +1,9 @@
 """Settings for the ViciDial database (``[vicidial]``) and recording access (``[recordings]``).
 
-Both are read from ``callqa.toml`` (see ``callqa.toml.example``) with environment overrides
-for the values that differ per machine or are secret:
-
-- ``CALLQA_VICIDIAL_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``, ``_DATABASE``;
-- ``CALLQA_RECORDINGS_HTTP_USER``, ``_HTTP_PASSWORD``, ``_SFTP_HOST``, ``_SFTP_USER``,
-  ``_SFTP_KEY_FILE``, ``_SFTP_KEY_PASSPHRASE``.
+Both are read from ``callqa.toml`` (see ``callqa.toml.example``) by the common section reader
+(:class:`core.config.SettingsSection`): every key can be overridden from the environment as
+``CALLQA_VICIDIAL_<KEY>`` / ``CALLQA_RECORDINGS_<KEY>`` (e.g. ``CALLQA_VICIDIAL_PASSWORD``,
+``CALLQA_RECORDINGS_SFTP_KEY_PASSPHRASE``; lists comma-separated, ``host_map`` as JSON).
 
 Without a ``host`` ViciDial is simply not configured (:attr:`ViciDialSettings.configured` is
 false) and the rest of callqa works on folders of recordings. Passwords are kept out of
@@ -14,26 +12,26 @@ false) and the rest of callqa works on folders of recordings. Passwords are kept
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.config import Settings, check_keys, coerce_setting, env_overrides
+from core.config import Settings, SettingsSection, coerce_setting, positive, read_section
 from core.errors import ConfigError
 
 DEFAULT_SPOOL_ROOT = "/var/spool/asterisk/monitorDONE"  # Apache maps /RECORDINGS/ here (vicidial.md 4.5)
 _SQL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def _positive(section: str, name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"[{section}] {name}={value!r} must be > 0")
+def vicidial_configured(settings: Settings) -> bool:
+    """True when a ViciDial host is set (file, secrets or ``CALLQA_VICIDIAL_HOST``), whether or not
+    the rest of ``[vicidial]`` is valid (a page can then say what is wrong)."""
+    return bool(str(read_section(settings, ViciDialSettings)[0].get("host") or "").strip())
 
 
 @dataclass(frozen=True)
-class ViciDialSettings:
+class ViciDialSettings(SettingsSection):
     """How to reach the ViciDial database (a replica is fine: callqa only reads).
 
     Attributes
@@ -73,7 +71,8 @@ class ViciDialSettings:
     collation: str = ""
     include_archive: bool = True
 
-    ENV_KEYS: ClassVar[dict[str, type]] = {"host": str, "port": int, "user": str, "password": str, "database": str}
+    SECTION: ClassVar[str] = "vicidial"
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"password"})
 
     @property
     def configured(self) -> bool:
@@ -85,35 +84,21 @@ class ViciDialSettings:
         """``host:port`` for messages."""
         return f"{self.host}:{self.port}"
 
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None) -> ViciDialSettings:
-        """Build from a ``[vicidial]`` table (environment overrides not applied)."""
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        check_keys("vicidial", values, set(defaults))
-        clean = {k: coerce_setting("vicidial", k, v, defaults[k]) for k, v in values.items()}
-        out = cls(**clean)
-        if not 0 < out.port < 65536:
-            raise ConfigError(f"[vicidial] port={out.port} must be between 1 and 65535")
+    def _validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"[vicidial] port={self.port} must be between 1 and 65535")
         for name in ("connect_timeout_s", "read_timeout_s", "max_statement_time_s"):
-            _positive("vicidial", name, getattr(out, name))
+            positive(self.SECTION, name, getattr(self, name))
         for name in ("charset", "collation"):
-            value = getattr(out, name)
+            value = getattr(self, name)
             if value and not _SQL_NAME.match(value):
                 raise ConfigError(f"[vicidial] {name}={value!r} must be a plain name like utf8mb4_unicode_ci")
-        if out.configured and not out.user:
+        if self.configured and not self.user:
             raise ConfigError("[vicidial] user is empty (set it in callqa.toml or CALLQA_VICIDIAL_USER)")
-        return out
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ViciDialSettings:
-        """Read ``[vicidial]`` and apply the ``CALLQA_VICIDIAL_*`` environment overrides."""
-        section = env_overrides(settings.section("vicidial"), "CALLQA_VICIDIAL_", cls.ENV_KEYS)
-        return cls.from_mapping(section)
 
 
 @dataclass(frozen=True)
-class RecordingAccess:
+class RecordingAccess(SettingsSection):
     """Where recordings may be fetched from, and how.
 
     Every path or URL built from database values is checked against these settings
@@ -176,14 +161,8 @@ class RecordingAccess:
     cache_dir: str = ""
     cache_max_mb: int = 2048
 
-    ENV_KEYS: ClassVar[dict[str, type]] = {
-        "http_user": str,
-        "http_password": str,
-        "sftp_host": str,
-        "sftp_user": str,
-        "sftp_key_file": str,
-        "sftp_key_passphrase": str,
-    }
+    SECTION: ClassVar[str] = "recordings"
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"http_password", "sftp_key_passphrase"})
 
     @property
     def sftp_configured(self) -> bool:
@@ -200,38 +179,43 @@ class RecordingAccess:
                 return target
         return None
 
+    # reading (core.config.SettingsSection) --------------------------------------------------
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None, *, data_dir: Path | None = None) -> RecordingAccess:
-        """Build from a ``[recordings]`` table (environment overrides not applied)."""
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        known = (set(defaults) - {"max_bytes"}) | {"max_mb"}
-        check_keys("recordings", values, known)
-        clean: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == "max_mb":
-                mb = coerce_setting("recordings", key, value, 1.0)
-                _positive("recordings", key, mb)
-                clean["max_bytes"] = int(mb * 1024 * 1024)
-            elif key == "host_map":
-                if not isinstance(value, dict):
-                    raise ConfigError('[recordings] host_map must be a table like {"10.10.10.11" = "dialer1:8080"}')
-                clean[key] = tuple((str(k), str(v)) for k, v in value.items())
-            else:
-                clean[key] = coerce_setting("recordings", key, value, defaults[key])
-        if not clean.get("cache_dir") and data_dir is not None:
-            clean["cache_dir"] = str(data_dir / "recordings-cache")
-        out = cls(**clean)
-        for name in ("connect_timeout_s", "read_timeout_s", "download_timeout_s", "cache_max_mb"):
-            _positive("recordings", name, getattr(out, name))
-        if out.sftp_host and not out.sftp_user:
-            raise ConfigError("[recordings] sftp_host is set but sftp_user is empty")
-        if out.sftp_host and not out.sftp_key_file:
-            raise ConfigError("[recordings] sftp_host is set but sftp_key_file is empty (key authentication only)")
-        return out
+    def _accepted(cls) -> dict[str, Any]:
+        accepted = super()._accepted()
+        del accepted["max_bytes"]
+        return {**accepted, "max_mb": 1.0}  # the file says megabytes
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RecordingAccess:
-        """Read ``[recordings]`` and apply the ``CALLQA_RECORDINGS_*`` environment overrides."""
-        section = env_overrides(settings.section("recordings"), "CALLQA_RECORDINGS_", cls.ENV_KEYS)
-        return cls.from_mapping(section, data_dir=settings.data_dir)
+    def _context(cls, settings: Settings) -> dict[str, Any]:
+        return {"data_dir": settings.data_dir}
+
+    @classmethod
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        if name == "max_mb":
+            mb = coerce_setting(cls.SECTION, name, value, 1.0, label=label)
+            positive(cls.SECTION, name, mb)
+            return {"max_bytes": int(mb * 1024 * 1024)}
+        if name == "host_map":
+            if not isinstance(value, dict):
+                raise ConfigError('[recordings] host_map must be a table like {"10.10.10.11" = "dialer1:8080"}')
+            return {name: tuple((str(k), str(v)) for k, v in value.items())}
+        return super()._clean(name, value, default, label=label)
+
+    @classmethod
+    def _complete(cls, clean: dict[str, Any], *, data_dir: Path | None = None) -> dict[str, Any]:
+        if not clean.get("cache_dir") and data_dir is not None:
+            clean["cache_dir"] = str(data_dir / "recordings-cache")
+        return clean
+
+    def _validate(self) -> None:
+        for name in ("connect_timeout_s", "read_timeout_s", "download_timeout_s", "cache_max_mb"):
+            positive(self.SECTION, name, getattr(self, name))
+        if self.sftp_host and not self.sftp_user:
+            raise ConfigError("[recordings] sftp_host is set but sftp_user is empty")
+        if self.sftp_host and not self.sftp_key_file:
+            raise ConfigError("[recordings] sftp_host is set but sftp_key_file is empty (key authentication only)")
+
+    def cache_path(self) -> Path:
+        """Where fetched recordings are cached (``cache_dir``, else ``data/recordings-cache``)."""
+        return Path(self.cache_dir).expanduser() if self.cache_dir else Settings().data_dir / "recordings-cache"

@@ -64,6 +64,24 @@ def test_thresholds_come_from_the_config_file(tmp_path: Path, corpus_dir: Path):
     assert out.returncode == 2 and "unknown [analysis] setting(s): dead_air_seconds" in out.stderr
 
 
+def test_save_stores_what_it_prints_and_the_environment_sets_thresholds(tmp_path: Path, corpus_dir: Path):
+    store = tmp_path / "store.db"
+    path = str(corpus_dir / "20261107-090628_2407982532-in.wav")
+    plain = run("--store", str(store), "analyze", path, "--json", "--no-quality")
+    assert plain.returncode == 0, plain.stderr
+    assert not store.exists()  # without --save nothing is stored
+    env = {"CALLQA_ANALYSIS_DEAD_AIR_MIN_S": "60"}
+    saved = run("--store", str(store), "analyze", path, "--json", "--no-quality", "--save", env=env)
+    assert saved.returncode == 0, saved.stderr
+    data = json.loads(saved.stdout)
+    assert data["config"]["dead_air_min_s"] == 60.0 and "dead_air" not in [f["code"] for f in data["findings"]]
+    shown = run("--store", str(store), "show", data["call_id"], "--json")
+    assert json.loads(shown.stdout) == data  # the stored analysis is the printed one
+    before = json.loads(plain.stdout)
+    assert {k: v for k, v in before.items() if k not in ("timings_s", "config", "findings")} == \
+        {k: v for k, v in data.items() if k not in ("timings_s", "config", "findings")}
+
+
 def _bad_inputs(tmp: Path, rng: np.random.Generator) -> dict[str, tuple[Path, str]]:
     cases: dict[str, tuple[Path, str]] = {}
     p = tmp / "empty-in.wav"

@@ -188,12 +188,15 @@ def test_recording_id_to_files_through_the_configuration(vicidial: ViciDialFixtu
     assert result.metadata["recording_kind"] == "conference"
 
     # the scan's resolver for `vicidial` work items, and the metadata stored with each analysis
-    from core.scan import WorkItem
+    from core.work import WorkItem
 
     name = fx.CORPUS_FILENAMES[fx.CORPUS_CHANNEL]
     recording = get_recording(s, fx.CORPUS_CHANNEL)
     item = WorkItem(call_id=name, kind="vicidial", ref=str(fx.CORPUS_CHANNEL), metadata=store_metadata(recording))
-    call = resolve_vicidial_item(item, tmp_path / "run", settings)
+    local = resolve_vicidial_item(item, tmp_path / "run", settings)
+    call = local.call
+    assert any("falling back to the mix" in w for w in local.warnings)
+    assert local.extra["vicidial"]["recording_id"] == fx.CORPUS_CHANNEL
     assert call.call_id == name and set(call.files) == {"all"}
     assert call.files["all"] == tmp_path / "run" / "vicidial" / f"{name}-all.wav"
     assert (item.metadata["call_time"], item.metadata["agent"], item.metadata["campaign"]) == (

@@ -34,8 +34,8 @@ from core.queue.metrics import QueueCollector
 from core.queue.settings import QueueSettings
 from core.queue.tasks import item_to_payload
 from core.queue.watch import WATERMARK, newest_recording_id
-from core.scan import folder_items
 from core.store import open_store
+from core.work import folder_items
 from tests.support.http_server import RecordingServer, recording_server
 from tests.support.redis_server import free_port
 from tests.support.shared import PROJECT_ROOT, in_ci

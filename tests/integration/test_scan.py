@@ -21,13 +21,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core import scan as scan_module
+from core import work as work_module
 from core.audio.layout import CallFiles
 from core.cli import cli
 from core.config import Settings
-from core.scan import RUN_PREFIX, WorkItem, cleanup_tmp, make_run_dir, parse_when, run_scan, scan_folder
+from core.runtime import RUN_PREFIX, cleanup_tmp, make_run_dir
+from core.scan import run_scan, scan_folder
 from core.store import open_store
 from core.store import queries as q
+from core.work import WorkItem, parse_when
 from tests.support.shared import PROJECT_ROOT
 
 
@@ -263,12 +265,12 @@ def test_quality_identity_is_remembered_until_the_weights_change(tmp_path, monke
 
     monkeypatch.setattr(manager, "get_quality_model", fake_get_quality_model)
     settings = Settings()
-    assert scan_module.quality_identity(settings, False) is None
-    assert scan_module.quality_identity(settings, True) == "nisqa-v2.0" and len(loads) == 1
-    assert scan_module.quality_identity(settings, True) == "nisqa-v2.0" and len(loads) == 1  # remembered
+    assert manager.quality_identity(settings, False) is None
+    assert manager.quality_identity(settings, True) == "nisqa-v2.0" and len(loads) == 1
+    assert manager.quality_identity(settings, True) == "nisqa-v2.0" and len(loads) == 1  # remembered
     os.utime(weights, (1, 1))  # other weights: load again
     Model.version = "v2.1"
-    assert scan_module.quality_identity(settings, True) == "nisqa-v2.1" and len(loads) == 2
+    assert manager.quality_identity(settings, True) == "nisqa-v2.1" and len(loads) == 2
 
 
 def test_cleanup_removes_old_leftovers_only(tmp_path, env):
@@ -307,7 +309,7 @@ def fetch_copy(item: WorkItem, tmp_dir: Path, settings: Settings) -> CallFiles:
 def test_remote_items_are_fetched_in_workers_and_refetched_after_the_ttl(corpus_dir, call_ids, settings,
                                                                         tmp_path, monkeypatch):
     folder = copy_calls(corpus_dir, tmp_path / "remote", call_ids[:2])
-    monkeypatch.setitem(scan_module.RESOLVERS, "vicidial", f"{__name__}:fetch_copy")
+    monkeypatch.setitem(work_module.RESOLVERS, "vicidial", f"{__name__}:fetch_copy")
     items = [WorkItem(cid, "vicidial", str(folder / cid), metadata={"agent": "6001", "lead_id": 7})
              for cid in call_ids[:2]]
     db = str(tmp_path / "store.db")
@@ -339,6 +341,24 @@ def test_remote_items_are_fetched_in_workers_and_refetched_after_the_ttl(corpus_
     assert not list((tmp_path / "tmp").iterdir())  # fetched files went with the run folder
 
 
+def test_analyze_or_reuse_follows_the_remote_ttl_override(corpus_dir, call_ids, settings, tmp_path, monkeypatch):
+    """The dashboard and the API (analyze_or_reuse) honour CALLQA_SCAN_REMOTE_TTL_S as scans do."""
+    from core.analysis_service import Models, analyze_or_reuse
+
+    folder = copy_calls(corpus_dir, tmp_path / "remote", call_ids[:1])
+    monkeypatch.setitem(work_module.RESOLVERS, "vicidial", f"{__name__}:fetch_copy")
+    item = WorkItem(call_ids[0], "vicidial", str(folder / call_ids[0]), metadata={"agent": "6001"})
+    with open_store(str(tmp_path / "store.db")) as store:
+        outcomes = [analyze_or_reuse(item, store, Models(), settings).outcome]
+        outcomes.append(analyze_or_reuse(item, store, Models(), settings).outcome)  # within the TTL: not fetched
+        monkeypatch.setenv("CALLQA_SCAN_REMOTE_TTL_S", "0.001")
+        again = analyze_or_reuse(item, store, Models(), settings)  # fetched again: same bytes, nothing analysed
+        outcomes.append(again.outcome)
+        assert store.get_analysis(call_ids[0]) == again.document and again.reused
+    assert outcomes == ["stored", "fresh", "unchanged"]
+    assert len((folder / "fetches.log").read_text().split()) == 2
+
+
 def fetch_or_crash(item: WorkItem, tmp_dir: Path, settings: Settings) -> CallFiles:
     """Like :func:`fetch_copy`, but the worker process dies (as on a decoder segfault) for a 'crash' item."""
     if item.metadata.get("crash"):
@@ -349,7 +369,7 @@ def fetch_or_crash(item: WorkItem, tmp_dir: Path, settings: Settings) -> CallFil
 @pytest.mark.slow
 def test_a_worker_crash_fails_only_its_call(corpus_dir, call_ids, settings, tmp_path, monkeypatch):
     folder = copy_calls(corpus_dir, tmp_path / "remote", call_ids[:4])
-    monkeypatch.setitem(scan_module.RESOLVERS, "vicidial", f"{__name__}:fetch_or_crash")
+    monkeypatch.setitem(work_module.RESOLVERS, "vicidial", f"{__name__}:fetch_or_crash")
     items = [WorkItem(cid, "vicidial", str(folder / cid), metadata={"crash": i == 1})
              for i, cid in enumerate(call_ids[:4])]
     report = run_scan(settings, items, store_url=str(tmp_path / "store.db"), workers=2, quality=False)

@@ -1,5 +1,5 @@
 """ViciDial end to end: a recording found in a real MariaDB, fetched over real HTTP, analysed and stored
-with its ViciDial metadata (`callqa analyze --recording-id`, `callqa scan vicidial`, ensure_analysis)."""
+with its ViciDial metadata (`callqa analyze --recording-id [--save]`, `callqa scan vicidial`, analyze_or_reuse)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.analysis_service import Models, analyze_or_reuse
 from core.config import load_settings
-from core.services import ensure_analysis
 from core.store.store import open_store
 from tests.support.http_server import RecordingServer, recording_server
 from tests.support.vicidial_fixture import ViciDialFixture, config_sections, vicidial_database
@@ -58,6 +58,19 @@ def test_analyze_recording_id(config: Path):
     assert any("falling back to the mix" in w for w in data["warnings"])
 
 
+def test_analyze_recording_id_save_stores_it_with_its_metadata(config: Path, tmp_path: Path):
+    store_path = tmp_path / "saved.db"
+    out = run(config, "--store", str(store_path), "analyze", "--recording-id", "9200001", "--json", "--no-quality",
+              "--save")
+    assert out.returncode == 0, out.stderr
+    with open_store(str(store_path)) as store:
+        assert store.get_analysis(CALL) == json.loads(out.stdout)
+        from core.store.queries import call_metadata
+
+        meta = call_metadata(store, CALL)
+    assert meta["agent"] == "6001" and str(meta["recording_id"]) == "9200001"
+
+
 def test_unknown_recording_id_is_one_line(config: Path):
     out = run(config, "analyze", "--recording-id", "1", "--no-quality")
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "1" in out.stderr and "Traceback" not in out.stderr
@@ -84,13 +97,16 @@ def test_scan_vicidial_stores_metadata(config: Path, tmp_path: Path):
     assert " 0 analysed" in again.stdout
 
 
-def test_ensure_analysis_caches_a_vicidial_recording(config: Path, tmp_path: Path, http: RecordingServer):
+def test_analyze_or_reuse_caches_a_vicidial_recording(config: Path, tmp_path: Path, http: RecordingServer):
+    from core.fetch.service import recording_item
+
     settings = load_settings(config)
     store = open_store(str(tmp_path / "e.db"))
     try:
-        first, cached1 = ensure_analysis(settings, store, recording_id=9200001)
-        second, cached2 = ensure_analysis(settings, store, recording_id=9200001)
+        first = analyze_or_reuse(recording_item(settings, 9200001), store, Models(), settings)
+        second = analyze_or_reuse(recording_item(settings, 9200001), store, Models(), settings)
     finally:
         store.close()
-    assert (cached1, cached2) == (False, True)
-    assert first["findings"] == second["findings"] and second["vicidial"]["recording_id"] == 9200001
+    assert (first.reused, second.reused) == (False, True) and second.outcome == "fresh"
+    assert first.document["findings"] == second.document["findings"]
+    assert second.document["vicidial"]["recording_id"] == 9200001

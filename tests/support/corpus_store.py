@@ -23,7 +23,8 @@ def corpus_metadata(index: int) -> dict[str, str]:
 def build_corpus_store(base: Path, corpus: Path) -> Path:
     """Scan ``corpus`` into ``base/corpus.db`` once (a marker file says it is complete)."""
     from core.config import Settings
-    from core.scan import folder_items, run_scan
+    from core.scan import run_scan
+    from core.work import folder_items
 
     store = base / "corpus.db"
     done = base / "corpus.done"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.audio.preview import envelope
 from ui import charts
-from ui.cached import envelope
 
 DURATION = 72.5
 

@@ -121,7 +121,7 @@ def test_work_items_travel_as_plain_json():
     import json
 
     from core.queue.tasks import item_from_payload, item_to_payload
-    from core.scan import WorkItem
+    from core.work import WorkItem
 
     item = WorkItem(call_id="c1", kind="folder", ref="/rec/c1", metadata={"call_time": datetime(2026, 11, 7, 8, 0)},
                     files=(("in", "/rec/c1-in.wav"), ("out", "/rec/c1-out.wav")))
