@@ -314,16 +314,41 @@ class _Windows:
 
 
 def _embed(clip: AudioClip, speech: Sequence[Interval], encoder: VoiceEncoder, cfg: AnalysisConfig) -> _Windows:
-    signal16 = to_model_rate(clip.samples, clip.sample_rate)
-    mel = mel_power(signal16)
-    mask = np.zeros(len(mel), dtype=bool)
+    """Embed 1 s windows over the speech, span by span: only the audio under the windows is
+    brought to 16 kHz and turned into a mel spectrogram, never the whole call (a 60-minute mix
+    would need 230 MB at 16 kHz)."""
+    n_frames = int(clip.duration_s * FRAMES_PER_S) + 1
+    mask = np.zeros(n_frames, dtype=bool)
     for iv in speech:
         mask[int(iv.start_s * FRAMES_PER_S): int(np.ceil(iv.end_s * FRAMES_PER_S))] = True
     width = max(20, int(round(cfg.diar_window_ms / 10)))
     hop = max(1, int(round(cfg.diar_hop_ms / 10)))
     starts = window_starts(mask, width, hop)
-    emb = encoder.embed_windows(mel, signal16, [s for s, _, _ in starts], width)
+    parts: list[np.ndarray] = []
+    sr = clip.sample_rate
+    for lo, hi, first, last in _window_spans(starts, width):
+        a, b = max(0, lo * sr // FRAMES_PER_S - sr // 40), min(len(clip.samples), hi * sr // FRAMES_PER_S + sr // 40)
+        piece16 = to_model_rate(clip.samples[a:b], sr)
+        mel = mel_power(piece16)
+        offset = int(round(a / sr * FRAMES_PER_S))  # mel frame 0 of the piece is call frame ``offset``
+        local = [min(s - offset, len(mel) - width) for s, _, _ in starts[first:last]]
+        parts.append(encoder.embed_windows(mel, piece16, local, width))
+    emb = np.concatenate(parts) if parts else np.zeros((0, 256), dtype=np.float32)
     return _Windows(emb, starts, mask, width)
+
+
+def _window_spans(starts: Sequence[tuple[int, int, int]], width: int, *, max_frames: int = 6000
+                  ) -> list[tuple[int, int, int, int]]:
+    """Consecutive windows grouped into spans of overlapping audio, each at most about a minute:
+    ``(first frame, end frame, first window, end window)``."""
+    spans: list[list[int]] = []
+    for i, (s, _, _) in enumerate(starts):
+        if spans and s <= spans[-1][1] and s + width - spans[-1][0] <= max_frames:
+            spans[-1][1] = max(spans[-1][1], s + width)
+            spans[-1][3] = i + 1
+        else:
+            spans.append([s, s + width, i, i + 1])
+    return [(a, b, f, e) for a, b, f, e in spans]
 
 
 def speaker_embedding(clip: AudioClip, speech: Sequence[Interval], encoder: VoiceEncoder,

@@ -163,7 +163,7 @@ class VoiceEncoder:
 
     model_id = MODEL_ID
 
-    def __init__(self, *, onnx_path: Path | None = None, threads: int = 1, batch: int = 64) -> None:
+    def __init__(self, *, onnx_path: Path | None = None, threads: int = 1, batch: int = 16) -> None:
         self.batch = batch
         self.backend = "torch"
         if onnx_path is not None and onnx_path.is_file():

@@ -68,7 +68,7 @@ class SileroVAD:
     frame = 512
     context = 64
 
-    def __init__(self, *, threads: int = 1, block_frames: int = 4096) -> None:
+    def __init__(self, *, threads: int = 1, block_frames: int = 1024) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
