@@ -148,16 +148,17 @@ def analysis_inputs(item: WorkItem, settings: Settings, models: Models, *, layou
     """What the analysis of ``item`` depends on besides its bytes: the one place to add an input.
 
     An input the pipeline takes beyond the thresholds and models goes into ``options``, and its
-    identity into ``extra_ids`` so the cache key changes with it: today the voices that tell the
-    agent's side of a mixed recording (``voices``, :class:`core.audio.diarize.VoiceContext`,
-    e.g. the voiceprint of ``--agent``). A per-call value travels on the item
-    (``item.extras``, e.g. ``agent_user``) and is turned into its input here.
+    identity into ``extra_ids`` so the cache key changes with it. The voices that tell the
+    agent's side of a mixed recording (``voices``, :class:`core.audio.diarize.VoiceContext`:
+    the voiceprint of ``--agent`` or of the item's ViciDial user, an analyst's mark) are the
+    exception: only a split mix depends on them, and a voiceprint refreshed by every channel call
+    of its agent would otherwise re-analyse all of that agent's calls. A stored split mix keeps
+    the identity of the voices it used (``calls.voice_key``) and :func:`reuse_reason` compares it.
     """
     options: dict[str, Any] = {}
     extra_ids: dict[str, str] = {}
-    if voices is not None:
+    if voices is not None:  # not in the cache key: only mixed calls depend on them (see reuse_reason)
         options["voices"] = voices
-        extra_ids["voices"] = voices.identity()
     return AnalysisInputs(cfg=settings.analysis, quality_id=models.quality_id, layout=layout, extra_ids=extra_ids,
                           options=options)
 
@@ -168,22 +169,37 @@ def remote_ttl_s(settings: Settings) -> float:
 
 
 def reuse_reason(store: ResultStore, item: WorkItem, key: str | None, *, quality_id: str | None,
-                 ttl_s: float) -> str | None:
+                 ttl_s: float, voices: VoiceContext | None = None) -> str | None:
     """Why ``item`` needs no analysis now: ``cached`` (the store holds ``key``), ``fresh`` (a
     remote item, not hashed yet, fetched within ``ttl_s`` and scored by the same quality
-    model), or None."""
+    model), or None. A stored split mix is reused only while the voices it was split with are
+    still the current ones (``voices``; a new or changed voiceprint, or an analyst's mark,
+    re-analyses the mixed calls it concerns and nothing else)."""
     if key is not None:
-        return "cached" if store.cached(item.call_id, key) else None
-    if not item.local and store.fresh(item.call_id, max_age_s=ttl_s, quality_model=quality_id):
-        return "fresh"
-    return None
+        reason = "cached" if store.cached(item.call_id, key) else None
+    elif not item.local and store.fresh(item.call_id, max_age_s=ttl_s, quality_model=quality_id):
+        reason = "fresh"
+    else:
+        return None
+    if voices is not None:
+        used = store.voice_key(item.call_id)
+        if used is not None and used != voices.identity():
+            return None
+    return reason
 
 
 def save_result(store: ResultStore, item: WorkItem, analysis: CallAnalysis, *, cache_key: str,
                 fetched_at: datetime | None = None) -> bool:
-    """Store the analysis of ``item`` with its source and metadata; False when that key was stored already."""
-    return store.save_analysis(analysis, cache_key=cache_key, source_kind=item.kind, source_ref=item.ref,
-                               metadata=item.metadata, fetched_at=fetched_at)
+    """Store the analysis of ``item`` with its source and metadata, and fold the agent's voice it
+    heard into the agent's voiceprint (:func:`core.voices.refresh_from_analysis`); False when
+    that key was stored already."""
+    from core.voices import refresh_from_analysis
+
+    saved = store.save_analysis(analysis, cache_key=cache_key, source_kind=item.kind, source_ref=item.ref,
+                                metadata=item.metadata, fetched_at=fetched_at)
+    if saved:
+        refresh_from_analysis(store, item, analysis)
+    return saved
 
 
 def record_failure(store: ResultStore, item: WorkItem, key: str | None, reason: str) -> None:
@@ -223,6 +239,8 @@ class AnalysisJob:
         self.item = item
         self.settings = settings
         self.models = models
+        self.layout = layout
+        self.voices = voices
         self.inputs = analysis_inputs(item, settings, models, layout=layout, voices=voices)
         self.key: str | None = item.cache_key
         self.local: LocalCall | None = None
@@ -272,6 +290,11 @@ class AnalysisJob:
         result.extra.update(local.extra)
         return result
 
+    def use_voices(self, voices: VoiceContext) -> None:
+        """Analyse with these voices (the store's, read by :meth:`run` when none were given)."""
+        self.voices = voices
+        self.inputs = analysis_inputs(self.item, self.settings, self.models, layout=self.layout, voices=voices)
+
     def save(self, store: ResultStore, analysis: CallAnalysis) -> bool:
         """Store ``analysis``; False when the store already held this key."""
         return save_result(store, self.item, analysis, cache_key=self.cache_key(), fetched_at=self.fetched_at)
@@ -300,8 +323,13 @@ class AnalysisJob:
             One of :data:`OUTCOMES`, and the analysis when one was run.
         """
         ttl = remote_ttl_s(self.settings)
+        if self.voices is None:
+            from core.voices import voices_for
+
+            self.use_voices(voices_for(store, self.item))
         if not force:
-            reason = reuse_reason(store, self.item, self.local_key(), quality_id=self.models.quality_id, ttl_s=ttl)
+            reason = reuse_reason(store, self.item, self.local_key(), quality_id=self.models.quality_id, ttl_s=ttl,
+                                  voices=self.voices)
             if reason is not None:
                 return reason, None
         if before_work is not None and not before_work(self):

@@ -66,9 +66,12 @@ from core.progress import NullProgress, ProgressReporter
 from core.quality.manager import quality_identity
 from core.runtime import make_run_dir, process_owner, release_dead_claims
 from core.store.store import ResultStore, open_store
+from core.voices import list_all as list_voiceprints
+from core.voices import voices_for
 from core.work import RESOLVERS, WorkItem, as_datetime, folder_items
 
 if TYPE_CHECKING:
+    from core.audio.diarize import VoiceContext
     from core.results import CallAnalysis
 
 _FATAL = (ModelUnavailableError, ConfigError)
@@ -176,11 +179,12 @@ def _init_worker(settings: Settings, quality: bool, threads: int, run_dir: str,
         _WORKER["error"] = exc
 
 
-def analyze_in_worker(item: WorkItem, previous_key: str | None = None) -> _Outcome:
-    """Analyse one work item in a worker process (models from the initializer); nothing is stored here."""
+def analyze_in_worker(item: WorkItem, previous_key: str | None = None, voices: VoiceContext | None = None) -> _Outcome:
+    """Analyse one work item in a worker process (models from the initializer, voices from the
+    parent's store); nothing is stored here."""
     if _WORKER.get("error") is not None:
         return _Outcome(item.call_id, "fatal", item.cache_key, reason=str(_WORKER["error"]), error=_WORKER["error"])
-    job = AnalysisJob(item, _WORKER["settings"], _WORKER["models"])
+    job = AnalysisJob(item, _WORKER["settings"], _WORKER["models"], voices=voices)
     try:
         job.resolve(_WORKER["run_dir"], resolvers=_WORKER["resolvers"])
         if item.cache_key is None and job.cache_key() == previous_key:  # fetched here: hash what was fetched
@@ -241,6 +245,7 @@ class _Scan:
         self.cfg = scan_cfg
         self.owner = process_owner()
         self.models = Models(quality_id=quality_id)  # the workers hold the models themselves
+        self.voiceprints = list_voiceprints(store)  # read once: every item's voices come from these
         self.pool: ProcessPoolExecutor | None = None
         self.inflight: dict[Future, tuple[WorkItem, str | None]] = {}
         self.suspects: deque[WorkItem] = deque()
@@ -305,7 +310,9 @@ class _Scan:
         except CallQAError as exc:
             self._fail(item, None, str(exc))
             return
-        if reuse_reason(self.store, item, key, quality_id=self.quality_id, ttl_s=self.cfg.remote_ttl_s):
+        voices = voices_for(self.store, item, prints=self.voiceprints)
+        if reuse_reason(self.store, item, key, quality_id=self.quality_id, ttl_s=self.cfg.remote_ttl_s,
+                        voices=voices):
             self._cached()
             return
         if key is not None:
@@ -316,15 +323,18 @@ class _Scan:
         if not self.store.try_claim(item.call_id, key or "remote", self.owner, self.cfg.claim_ttl_s):
             self.deferred.append(item)
             return
-        if key is not None and self.store.cached(item.call_id, key):  # finished by another scanner meanwhile
+        if key is not None and reuse_reason(self.store, item, key, quality_id=self.quality_id,
+                                            ttl_s=self.cfg.remote_ttl_s, voices=voices):  # finished meanwhile
             self.store.release(item.call_id, self.owner)
             self._cached()
             return
-        self.submit(dataclasses.replace(item, cache_key=key))
+        self.submit(dataclasses.replace(item, cache_key=key), voices=voices)
 
-    def submit(self, item: WorkItem, *, retry: bool = False) -> None:
+    def submit(self, item: WorkItem, *, retry: bool = False, voices: VoiceContext | None = None) -> None:
         previous = self.store.stored_key(item.call_id) if item.cache_key is None else None
-        future = self._pool().submit(analyze_in_worker, item, previous)
+        if voices is None:
+            voices = voices_for(self.store, item, prints=self.voiceprints)
+        future = self._pool().submit(analyze_in_worker, item, previous, voices)
         self.inflight[future] = (item, item.cache_key)
         if not retry:
             self.submitted += 1

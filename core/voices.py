@@ -33,6 +33,9 @@ from core.errors import ConfigError, InvalidAudioError, ParameterError
 from core.store.schema import voiceprints
 
 MAX_WEIGHT_S = 600.0
+#: a refresh that moves the voiceprint less than this (cosine distance from the vector of its
+#: last revision) keeps the revision, so the mixed calls attributed with it are not re-analysed
+REVISION_DISTANCE = 0.01
 MIN_ENROLL_SPEECH_S = 3.0  # in all the recordings together
 MIN_FILE_SPEECH_S = 1.0
 MIN_REFRESH_SPEECH_S = 5.0
@@ -63,16 +66,21 @@ class VoiceprintInfo:
     origin: str
     updated_at: datetime
     vector: np.ndarray
+    revision: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {"user": self.user, "model": self.model, "speech_s": round(self.speech_s, 1),
-                "recordings": self.recordings, "origin": self.origin,
+                "recordings": self.recordings, "origin": self.origin, "revision": self.revision,
                 "updated_at": self.updated_at.isoformat(timespec="seconds")}
+
+    def voiceprint(self) -> Voiceprint:
+        return Voiceprint(self.user, self.vector, self.model, revision=self.revision)
 
 
 def _row_info(row: Any) -> VoiceprintInfo:
     return VoiceprintInfo(row.user, row.model, float(row.speech_s), int(row.recordings), row.origin,
-                          row.updated_at, np.asarray(json.loads(row.vector_json), dtype=np.float32))
+                          row.updated_at, np.asarray(json.loads(row.vector_json), dtype=np.float32),
+                          int(row.revision))
 
 
 # --- the store ---------------------------------------------------------------------------------------
@@ -103,6 +111,10 @@ def save(store, user: str, vector: np.ndarray, speech_s: float, *, origin: str, 
     now = _now()
     with store._guard("saving a voiceprint"), store.engine.begin() as conn:
         row = conn.execute(select(voiceprints).where(voiceprints.c.user == user)).first()
+        revision, anchor = 0, None
+        if row is not None:
+            revision = int(row.revision)
+            anchor = np.asarray(json.loads(row.revision_vector_json), dtype=np.float64)
         if row is not None and merge and row.model == MODEL_ID:
             old = np.asarray(json.loads(row.vector_json), dtype=np.float64)
             weight = min(float(row.speech_s), MAX_WEIGHT_S)
@@ -113,11 +125,15 @@ def save(store, user: str, vector: np.ndarray, speech_s: float, *, origin: str, 
             origin = row.origin if row.origin == "enrolled" else origin
         else:
             speech_total, recordings, sources = speech_s, 1, []
+            anchor = None  # a new or replaced voiceprint is always a new revision
         vector = vector / (np.linalg.norm(vector) + 1e-12)
+        if anchor is None or row.model != MODEL_ID or 1.0 - float(vector @ anchor) > REVISION_DISTANCE:
+            revision, anchor = revision + 1, vector
         if source:
             sources = (sources + [source])[-KEEP_SOURCES:]
         values = {"model": MODEL_ID, "vector_json": json.dumps([round(float(v), 6) for v in vector]),
                   "speech_s": speech_total, "recordings": recordings, "origin": origin,
+                  "revision": revision, "revision_vector_json": json.dumps([round(float(v), 6) for v in anchor]),
                   "sources_json": json.dumps(sources), "updated_at": now}
         if row is None:
             conn.execute(insert(voiceprints).values(user=user, created_at=now, **values))
@@ -197,16 +213,21 @@ def refresh(store, user: str, vector: np.ndarray, speech_s: float, *, source: st
     return save(store, user, vector, speech_s, origin=origin, source=source, merge=True)
 
 
-def voice_context(store, agent_user: str | None, *, require: bool = False) -> VoiceContext:
+def voice_context(store, agent_user: str | None, *, require: bool = False,
+                  prints: Sequence[VoiceprintInfo] | None = None, agent_at_s: float | None = None) -> VoiceContext:
     """What an analysis needs to know about voices: the agent's voiceprint and all enrolled ones.
+
+    ``prints`` saves reading the voiceprints again (a scan reads them once); ``agent_at_s`` is an
+    analyst's mark on the call (:func:`agent_mark`).
 
     Raises
     ------
     ConfigError
         ``require`` and ``agent_user`` has no voiceprint (``callqa analyze --agent USER``).
     """
-    prints = [] if store is None else list_all(store)
-    enrolled = tuple(Voiceprint(p.user, p.vector, p.model) for p in prints if p.model == MODEL_ID)
+    if prints is None:
+        prints = [] if store is None else list_all(store)
+    enrolled = tuple(p.voiceprint() for p in prints if p.model == MODEL_ID)
     agent = None
     if agent_user is not None:
         agent_user = check_user(agent_user)
@@ -215,7 +236,41 @@ def voice_context(store, agent_user: str | None, *, require: bool = False) -> Vo
             known = ", ".join(v.user for v in enrolled[:10]) or "none yet"
             raise ConfigError(f"no voiceprint for agent {agent_user!r} in the store (enrolled: {known}); "
                               f"enroll with `callqa voices enroll {agent_user} FILE...`")
-    return VoiceContext(agent_user=agent_user, agent=agent, enrolled=enrolled)
+    return VoiceContext(agent_user=agent_user, agent=agent, enrolled=enrolled, agent_at_s=agent_at_s)
+
+
+def agent_user_of(item) -> str | None:
+    """The ViciDial user of a work item's agent: ``extras["agent_user"]``, else its metadata's agent."""
+    value = item.extras.get("agent_user") or item.metadata.get("agent") or item.metadata.get("user")
+    if value in (None, ""):
+        return None
+    try:
+        return check_user(str(value))
+    except ParameterError:
+        return None
+
+
+def voices_for(store, item, *, prints: Sequence[VoiceprintInfo] | None = None) -> VoiceContext:
+    """The voices of a work item's analysis, from the store: its agent's voiceprint (the item's
+    ViciDial user), every enrolled one, and an analyst's mark on the call."""
+    return voice_context(store, agent_user_of(item), prints=prints, agent_at_s=agent_mark(store, item.call_id))
+
+
+def refresh_from_analysis(store, item, analysis) -> VoiceprintInfo | None:
+    """After storing an analysis: fold its agent voice into the agent's voiceprint, if it has one.
+
+    The pipeline hands over the agent's voice of channel and stereo calls whose agent is known
+    (the agent leg where the caller is silent) and of mixed calls where an analyst marked the
+    agent's side; nothing from a mix attributed automatically (a wrong split would teach the
+    voiceprint the caller's voice).
+    """
+    user = agent_user_of(item)
+    if user is None or analysis.agent_voice is None:
+        return None
+    vector, seconds = analysis.agent_voice
+    method = (analysis.extra.get("attribution") or {}).get("method")
+    return refresh(store, user, vector, seconds, source=item.call_id,
+                   origin="manual" if method == "manual" else "auto")
 
 
 # --- an analyst's mark on a mixed call ----------------------------------------------------------------

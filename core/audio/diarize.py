@@ -63,11 +63,14 @@ class Voiceprint:
     user: str
     vector: np.ndarray
     model: str = MODEL_ID
+    revision: int | None = None  # the store's revision: a refresh that barely moves it keeps it
 
     @property
     def digest(self) -> str:
-        """Identity for cache keys: changes when the voiceprint changes."""
-        data = np.round(np.asarray(self.vector, dtype=np.float64), 5).tobytes()
+        """Identity for the reuse of stored analyses: changes with the voiceprint's revision (or,
+        without one, with its vector)."""
+        data = (str(self.revision).encode() if self.revision is not None
+                else np.round(np.asarray(self.vector, dtype=np.float64), 5).tobytes())
         return hashlib.sha256(self.user.encode() + b"\0" + self.model.encode() + b"\0" + data).hexdigest()[:16]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from core.commands.common import echo_json, settings_from, store_url_from
@@ -93,14 +95,17 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
     settings = settings_from(ctx)
     if (path is None) == (recording_id is None):
         raise click.UsageError("give either PATH or --recording-id")
-    voices = voice_context_for(ctx, agent)
+    voices = voice_context_for(ctx, agent)  # refuses an --agent without a voiceprint before any work
     item = call_item(settings, path=path, recording_id=recording_id)
+    if agent is not None:
+        item = dataclasses.replace(item, extras={**item.extras, "agent_user": agent})
     models = load_models(settings, quality=not no_quality)
     if save:
         from core.store.store import open_store
 
+        # the store's voices: the agent's voiceprint, an analyst's mark; a channel call refreshes the print
         with open_store(store_url_from(ctx, settings)) as store:
-            data = analyze_or_reuse(item, store, models, settings, layout=layout, force=True, voices=voices).document
+            data = analyze_or_reuse(item, store, models, settings, layout=layout, force=True).document
     else:
         data = analyze_item(item, settings, models, layout=layout, voices=voices).as_dict()
     echo_analysis(data, as_json=as_json)

@@ -314,6 +314,10 @@ voiceprints = Table(
     Column("model", String(64), nullable=False),  # the speaker-embedding model the vector belongs to
     Column("vector_json", Text, nullable=False),  # the unit embedding, a JSON list of floats
     Column("speech_s", Float, nullable=False),  # seconds of speech behind it (weight of a refresh)
+    # bumped when the vector moved noticeably since the last revision: the cache identity of the
+    # mixed calls attributed with it (a refresh that barely moves it re-analyses nothing)
+    Column("revision", Integer, nullable=False),
+    Column("revision_vector_json", Text, nullable=False),
     Column("recordings", Integer, nullable=False),  # recordings merged into it
     Column("origin", String(16), nullable=False),  # enrolled (by hand) | auto (agent legs) | manual (a marked side)
     Column("sources_json", Text, nullable=True),  # the last few recordings it was refreshed from

@@ -273,8 +273,9 @@ class ResultStore:
         Returns
         -------
         bool
-            False when the call is already stored with this ``cache_key`` (nothing changes
-            except ``fetched_at``), True when the analysis was written.
+            False when the call is already stored with this ``cache_key`` (and, for a split mix,
+            the same voices: ``attribution.voices``), so nothing changes except ``fetched_at``;
+            True when the analysis was written.
         """
         if source_kind not in SOURCE_KINDS:
             raise StoreError(f"unknown source kind {source_kind!r}; one of {', '.join(SOURCE_KINDS)}")
@@ -286,10 +287,11 @@ class ResultStore:
                         metadata=metadata, fetched_at=fetched_at)
         with self._guard(f"saving call {call_id}"), write_transaction(self.engine) as conn:
             self._lock_call(conn, call_id)
-            previous = conn.execute(select(calls.c.cache_key, calls.c.metadata_json,
+            previous = conn.execute(select(calls.c.cache_key, calls.c.voice_key, calls.c.metadata_json,
                                            *(calls.c[c] for c in METADATA_COLUMNS))
                                     .where(calls.c.call_id == call_id)).mappings().first()
-            if previous is not None and previous["cache_key"] == cache_key:
+            # same bytes and inputs: nothing to write (a split mix also needs the same voices)
+            if previous is not None and previous["cache_key"] == cache_key and previous["voice_key"] == row["voice_key"]:
                 if fetched_at is not None:
                     conn.execute(update(calls).where(calls.c.call_id == call_id)
                                  .values(fetched_at=_naive_utc(fetched_at)))
@@ -319,6 +321,11 @@ class ResultStore:
     def cached(self, call_id: str, cache_key: str) -> bool:
         """True when ``call_id`` is stored with exactly this cache key."""
         return self.stored_key(call_id) == cache_key
+
+    def voice_key(self, call_id: str) -> str | None:
+        """The voices a stored mixed call was split with (None: not a split mix, or not stored)."""
+        with self._guard("reading a voice key"), self._read() as conn:
+            return conn.execute(select(calls.c.voice_key).where(calls.c.call_id == call_id)).scalar()
 
     def stored_key(self, call_id: str) -> str | None:
         """The cache key of the stored analysis of ``call_id`` (None when not stored)."""

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("model", sa.String(64), nullable=False),
         sa.Column("vector_json", sa.Text(), nullable=False),
         sa.Column("speech_s", sa.Float(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("revision_vector_json", sa.Text(), nullable=False),
         sa.Column("recordings", sa.Integer(), nullable=False),
         sa.Column("origin", sa.String(16), nullable=False),
         sa.Column("sources_json", sa.Text(), nullable=True),
