@@ -365,6 +365,8 @@ class _Scan:
                 assert outcome.analysis is not None and outcome.cache_key is not None
                 save_result(self.store, item, outcome.analysis, cache_key=outcome.cache_key,
                             fetched_at=outcome.fetched_at)
+                if outcome.analysis.agent_voice is not None:  # a voiceprint was refreshed: use it from now on
+                    self.voiceprints = list_voiceprints(self.store)
                 self.analysed += 1
                 self.audio_s += outcome.analysis.duration_s
                 self.progress.advance(outcome="done", note=item.call_id)

@@ -171,7 +171,10 @@ def build_demo(settings: Settings, *, force: bool = False, recordings_dir: Path 
         store = store_url or demo_store_url(settings)
         if demo.generated:
             _drop_demo_store(store, dest)
-        items = [WorkItem.from_call_files(call_files_for(c.path), metadata=demo_metadata(c)) for c in demo.calls]
+        # calls with separate legs first: their agent legs teach the agents' voiceprints, which the
+        # mix-only and conference calls scanned after them use to name their sides
+        ordered = sorted(demo.calls, key=lambda c: c.layout in ("mixed", "conference"))
+        items = [WorkItem.from_call_files(call_files_for(c.path), metadata=demo_metadata(c)) for c in ordered]
         report = run_scan(settings, items, store_url=store, quality=quality, workers=SCAN_WORKERS,
                           progress=progress, source=str(dest))
         report.check()
