@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import AnalysisConfig, ScanSettings, Settings
-from core.errors import ConfigError
+from core.errors import CallNotFoundError, ConfigError
 from core.quality.base import model_identity
 from core.work import LocalCall, WorkItem, resolve_item
 
@@ -432,3 +432,68 @@ def analyze_item(item: WorkItem, settings: Settings, models: Models, *, layout: 
     with run_tmp_dir(settings, "fetch") as tmp:
         job.resolve(tmp, progress=progress)
         return job.run_pipeline(progress)
+
+
+def stored_item(store: ResultStore, settings: Settings, call_id: str, *,
+                roots: Iterable[Path] | None = None) -> WorkItem:
+    """The work item of a stored call, to analyse it again: its ViciDial recording (looked up
+    again) or its local files (where the stored analysis found them), with its stored metadata.
+
+    Raises
+    ------
+    CallNotFoundError
+        The call is not stored.
+    AudioNotFoundError, PathNotAllowedError, ViciDialError
+        Its recordings cannot be reached any more.
+    """
+    from core.store.queries import call_metadata
+
+    meta = call_metadata(store, call_id)
+    keep = {k: v for k, v in meta.items() if k not in ("call_id", "source_kind", "source_ref", "analyzed_at",
+                                                        "fetched_at", "cache_key") and v is not None}
+    if meta["source_kind"] == "vicidial":
+        from core.fetch.service import recording_item
+
+        item = recording_item(settings, int(meta["source_ref"]))
+        return replace(item, metadata={**keep, **item.metadata})
+    from core.work import path_item
+
+    sources = store.get_analysis(call_id).get("sources") or {}
+    if not sources:
+        raise CallNotFoundError(f"call {call_id}: the stored analysis does not say where its recordings are")
+    return path_item(next(iter(sources.values())), kind=meta["source_kind"], ref=meta["source_ref"],
+                     metadata=keep, roots=roots)
+
+
+def mark_agent_side(store: ResultStore, settings: Settings, models: Models, call_id: str, side: str, *,
+                    set_by: str | None = None, roots: Iterable[Path] | None = None,
+                    progress: Progress | None = None) -> StoredAnalysis:
+    """An analyst says which side of a split mix is the agent: remember it and analyse the call
+    again (the sides are named by the mark, ``attribution.method`` becomes ``manual``, and the
+    agent's voiceprint learns from that side).
+
+    Parameters
+    ----------
+    side : str
+        The side of the stored analysis that is the agent (``speaker_a``, ``speaker_b``, or
+        ``caller`` to swap an attribution).
+
+    Raises
+    ------
+    ParameterError
+        The call is not a split mix, or ``side`` is not one of its sides or has no speech.
+    """
+    from core.errors import ParameterError
+    from core.voices import mark_agent
+
+    doc = store.get_analysis(call_id)
+    sides = (doc.get("attribution") or {}).get("sides") or []
+    if side not in sides:
+        raise ParameterError(f"call {call_id}: {side!r} is not one of its sides ({', '.join(sides) or 'none'})")
+    speech = doc["legs"][side]["speech"]
+    if not speech:
+        raise ParameterError(f"call {call_id}: the {side} side has no speech to mark")
+    first = speech[0]
+    mark_agent(store, call_id, (first["start_s"] + first["end_s"]) / 2, set_by=set_by)
+    return analyze_or_reuse(stored_item(store, settings, call_id, roots=roots), store, models, settings,
+                            progress=progress)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, deep_dive, errors, state, widgets
+from ui import cached, charts, deep_dive, errors, sides, state, widgets
 
 params = st.query_params
 call_id = params.get(state.PARAM_CALL) or state.get(state.DEEP_CALL)
@@ -29,6 +29,7 @@ meta = errors.call_or_none(cached.call_metadata, url, call_id) or {}
 st.caption(deep_dive.call_subtitle(meta))
 
 deep_dive.header(doc)
+sides.attribution_panel(doc, call_id)
 for warning in doc.get("warnings", []):
     st.caption(f":material/warning: {warning}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, dates, errors, fleet, formatting, state, widgets
+from ui import cached, charts, dates, errors, fleet, formatting, sides, state, widgets
 
 st.title("Fleet trends")
 target = errors.call_or_stop(cached.store_target)
@@ -67,6 +67,11 @@ if group:
     rates = rates[rates[column].isin(keep)].rename(columns={column: group})
 st.altair_chart(charts.finding_rate_chart(rates, group=group), width="stretch")
 widgets.csv_download(rates, name="finding_rates", key=state.FLEET_DOWNLOADS["rates"])
+
+# --- caller and agent (every layout, mixed calls split by voice) ------------------------------------------
+side_frame = sides.side_section(target.url, since=since, until=until, group=group)
+if side_frame is not None and not side_frame.empty:
+    widgets.csv_download(side_frame, name="caller_and_agent", key=state.FLEET_DOWNLOADS["sides"])
 
 # --- worst groups and drill-down ------------------------------------------------------------------------
 st.subheader("Worst performers")

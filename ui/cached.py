@@ -256,6 +256,24 @@ def analyze_or_reuse(*, path: Path | None = None, recording_id: int | None = Non
     return result.document, result.reused
 
 
+def mark_agent_side(call_id: str, side: str) -> dict[str, Any]:
+    """An analyst's "this side is the agent": remembered, the call analysed again (clears the caches)."""
+    from core.analysis_service import Models, mark_agent_side
+
+    settings = get_settings()
+    models = Models(quality=_quality_model_or_none(), vad=get_vad())
+    result = mark_agent_side(get_store(), settings, models, call_id, side, roots=tuple(allowed_folders()))
+    clear_store_queries()
+    return result.document
+
+
+@st.cache_data(ttl=60, max_entries=64, show_spinner=False)
+def side_stats(url: str, **kwargs: Any) -> pd.DataFrame:
+    from core.store.side_stats import side_stats
+
+    return side_stats(get_store(), **kwargs)
+
+
 def _quality_model_or_none():
     """The quality model; None (quality skipped, with the reason in the analysis) when unavailable."""
     from core.errors import ModelUnavailableError

@@ -20,10 +20,13 @@ import pandas as pd
 from core.results import FINDING_CODES
 
 # --- the palette ------------------------------------------------------------------------------------
-LEG_ORDER = ("caller", "agent", "mixed")
-LEG_LABELS = {"caller": "Caller", "agent": "Agent", "mixed": "Both (mix)"}
-LEG_SHORT = {"caller": "caller", "agent": "agent", "mixed": "mix"}  # in row labels and metric names
-LEG_COLORS = {"caller": "#2563eb", "agent": "#0d9488", "mixed": "#7c3aed"}
+LEG_ORDER = ("caller", "agent", "speaker_a", "speaker_b", "mixed")
+LEG_LABELS = {"caller": "Caller", "agent": "Agent", "speaker_a": "Speaker A", "speaker_b": "Speaker B",
+              "mixed": "Both (mix)"}
+LEG_SHORT = {"caller": "caller", "agent": "agent", "speaker_a": "speaker A", "speaker_b": "speaker B",
+             "mixed": "mix"}  # in row labels and metric names
+LEG_COLORS = {"caller": "#2563eb", "agent": "#0d9488", "speaker_a": "#d97706", "speaker_b": "#db2777",
+              "mixed": "#7c3aed"}
 SEVERITY_ORDER = ("critical", "warning", "info")
 SEVERITY_LABELS = {"critical": "Critical", "warning": "Warning", "info": "Info"}
 SEVERITY_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#64748b"}

@@ -28,7 +28,8 @@ from ui.widgets import Metric, metrics_row, severity_column
 #: What the analysis is doing, per stage of :data:`core.pipeline.STAGES` (plus the ViciDial fetch).
 STAGE_LABELS = {"fetch": "Fetching the recording from ViciDial", "decode": "Decoding the recordings",
                 "stats": "Measuring levels", "silence": "Finding silences", "speech": "Detecting speech (VAD)",
-                "measure": "Measuring SNR, dropouts and echo", "quality": "Scoring speech quality (NISQA)",
+                "measure": "Measuring SNR, dropouts and echo",
+                "sides": "Telling the two voices of the mix apart", "quality": "Scoring speech quality (NISQA)",
                 "findings": "Deciding findings"}
 
 
@@ -93,14 +94,18 @@ def header(doc: dict[str, Any]) -> None:
 
 LAYOUT_HELP = {
     "channel": "Separate caller (-in) and agent (-out) recordings",
-    "conference": "The conference mix on one track; -out is silent by design",
+    "conference": "The conference mix on one track (split into the two talkers by voice); -out is silent by design",
     "stereo": "One stereo file: one channel per leg",
-    "mixed": "Only a mono mix: directional checks are limited",
+    "mixed": "Only a mono mix: the two talkers are told apart by voice",
 }
 
 
 def leg_sources(doc: dict[str, Any]) -> dict[str, str]:
-    return {leg: str(doc["legs"][leg].get("source") or "") for leg in charts.legs_of(doc)}
+    """The recording behind each leg; the sides of a split mix have none of their own (the mix
+    plays them both, and the timeline lanes show who speaks when)."""
+    from ui.sides import is_side
+
+    return {leg: str(doc["legs"][leg].get("source") or "") for leg in charts.legs_of(doc) if not is_side(doc, leg)}
 
 
 def audio_players(doc: dict[str, Any], *, start_s: float = 0.0) -> None:

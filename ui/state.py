@@ -43,6 +43,7 @@ DEEP_CALL = "deep.call"  # the last call opened, for returning to the page witho
 DEEP_SEEK = "deep.seek"  # {"call_id", "start_s", "end_s", "label"} of the finding row clicked
 DEEP_FINDINGS_TABLE = "deep.findings_table"
 DEEP_SUMMARISE = "deep.summarise"  # the "Summarise with Claude" button
+DEEP_MARK_AGENT = "deep.mark_agent"  # f"{DEEP_MARK_AGENT}.{side}": "this side is the agent" buttons
 
 # --- fleet --------------------------------------------------------------------------------------
 FLEET_DAYS = "fleet.days"
@@ -53,9 +54,10 @@ FLEET_SORT = "fleet.sort"
 FLEET_GROUPS_TABLE = "fleet.groups_table"  # one per ranking: f"{FLEET_GROUPS_TABLE}.{by}"
 FLEET_CALLS_TABLE = "fleet.calls_table"
 FLEET_WORST_BY = "fleet.worst_by"
+FLEET_SIDE_CONFIDENCE = "fleet.side_confidence"
 #: Download buttons, by what they download.
 FLEET_DOWNLOADS = {"hist": "fleet.dl.hist", "trend": "fleet.dl.trend", "rates": "fleet.dl.rates",
-                   "groups": "fleet.dl.groups", "calls": "fleet.dl.calls"}
+                   "groups": "fleet.dl.groups", "calls": "fleet.dl.calls", "sides": "fleet.dl.sides"}
 
 # --- settings & health ----------------------------------------------------------------------------
 SETTINGS_REFRESH = "settings.refresh"

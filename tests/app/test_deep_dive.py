@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from core.store import open_store
 
 CALL = "20261107-083314_2985954634"  # packet loss + poor quality on the caller leg
@@ -114,3 +116,49 @@ def test_stored_ai_summary_is_rendered_safely(open_page, monkeypatch, tmp_path: 
     assert ":orange-badge[Major] **Caller leg lost packets**" in text
     assert "evil.example" not in text and "[image removed: x]" in text
     assert not [b for b in at.button if b.label.startswith("Summarise")]  # no key: no button
+
+
+# --- a mixed recording: two sides told apart by voice ---------------------------------------------------------
+CONFERENCE = "20261107-104610_8228237954"  # the conference mix of the corpus: two voices, nobody enrolled
+
+
+@pytest.fixture
+def own_store(corpus_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the corpus store (the test writes to it)."""
+    path = tmp_path / "store.db"
+    shutil.copy(corpus_store, path)
+    monkeypatch.setenv("CALLQA_STORE", str(path))
+    return path
+
+
+def test_a_mixed_call_shows_its_two_sides_and_how_they_were_attributed(open_page, corpus_store: Path):
+    with open_store(str(corpus_store), read_only=True) as store:
+        doc = store.get_analysis(CONFERENCE)
+    sides = doc["attribution"]["sides"]
+    assert len(sides) == 2
+    at = open_page(call=CONFERENCE)
+    metrics = {m.label for m in at.metric}
+    assert {f"MOS {side.replace('_', ' ')}" for side in sides} <= metrics  # each side has its MOS
+    boxes = [b.value for b in (*at.success, *at.info, *at.warning)]
+    assert any("voiceprint" in b.lower() or "not attributed" in b.lower() or "layout" in b.lower() for b in boxes)
+    assert len(_audio(at)) == 1  # the mix plays both sides
+    activity = at.get("vega_lite_chart")[1].proto.spec  # speech/silence lanes, one per side and the mix
+    for side in sides:
+        assert {"speaker_a": "Speaker A", "speaker_b": "Speaker B", "caller": "Caller", "agent": "Agent"}[side] in activity
+
+
+def test_marking_the_agents_voice_names_the_sides(open_page, own_store: Path):
+    with open_store(str(own_store), read_only=True) as store:
+        before = store.get_analysis(CONFERENCE)
+    first, second = before["attribution"]["sides"]
+    target = second if first == "speaker_a" else "caller"  # unattributed: pick speaker_b; attributed: swap
+    at = open_page(call=CONFERENCE)
+    buttons = [b for b in at.button if b.key and b.key.startswith("deep.mark_agent.")]
+    assert buttons, [b.key for b in at.button]
+    next(b for b in buttons if b.key.endswith("." + target)).click().run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    with open_store(str(own_store), read_only=True) as store:
+        after = store.get_analysis(CONFERENCE)
+    assert after["attribution"]["method"] == "manual" and after["attribution"]["confidence"] == 1.0
+    assert after["legs"]["agent"]["speech"] == before["legs"][target]["speech"]
+    assert any("Marked by an analyst" in b.value for b in at.success)
