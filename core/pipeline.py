@@ -212,6 +212,9 @@ def analyze_call(
         legs = {name: legs[name] for name in (*split.names, "mixed")}
         warnings = [w for w in warnings if not w.startswith("mixed layout:")] + list(split.warnings)
         extra["attribution"] = {**split.as_dict(), "voices": (voices.identity() if voices else "none")}
+    elif resolved.layout == "conference":
+        warnings.append("one track holds both talkers and [analysis] split_mixed_sides is off, so directional "
+                        "checks (one-way audio, echo, talk imbalance, talk-over) are limited")
     agent_voice = None
     if split is not None:
         agent_voice = split.agent_voice

@@ -295,7 +295,7 @@ def resolve_layout(
         if _digital_silence(agent, cfg.conference_out_peak_db) and not _digital_silence(caller, cfg.conference_out_peak_db):
             warnings.append(
                 f"conference recording: {_name(files['out'])} is digital silence and {_name(files['in'])} holds "
-                "the conference mix; analysed as one mixed track (directional checks are limited)"
+                "the conference mix"
             )
             return ResolvedCall(name, "conference", {"mixed": caller}, warnings, {"mixed": str(files["in"])})
         return _channel(name, caller, agent, files, warnings)

@@ -132,3 +132,25 @@ def test_a_new_call_is_analysed_on_the_spot(page: Page, app_url: str, new_call, 
     expect(page.get_by_text("Dead air").first).to_be_visible()
     assert_no_exception(page)
     screenshot(page, screenshots / "10-analysed-on-the-spot.png")
+
+
+CONFERENCE = "20261107-104610_8228237954"  # two talkers in the conference bridge's mix
+
+
+def test_a_mixed_call_shows_its_sides_and_an_analyst_names_the_agent(page: Page, app_url: str, screenshots: Path):
+    page.goto(f"{app_url}/deep_dive?call={CONFERENCE}")
+    wait_for_app(page)
+    expect(page.locator("h1").first).to_have_text(CONFERENCE)
+    assert_no_exception(page)
+    expect(page.locator("[data-testid=stAudio]")).to_have_count(1)  # the mix plays both sides
+    attribution = page.locator("[data-testid=stAlert]").filter(has_text="attributed").first
+    expect(attribution).to_be_visible()
+    expect(page.locator("[data-testid=stVegaLiteChart]").first).to_be_visible()
+    screenshot(page, screenshots / "09-deep-dive-mixed.png")
+    button = page.get_by_role("button", name="is the agent").or_(page.get_by_role("button", name="Swap")).first
+    expect(button).to_be_visible()
+    button.click()
+    wait_for_app(page)
+    expect(page.get_by_text("Marked by an analyst")).to_be_visible(timeout=60_000)
+    assert_no_exception(page)
+    screenshot(page, screenshots / "10-deep-dive-mixed-marked.png")

@@ -157,3 +157,15 @@ def test_odd_mixes_give_an_honest_analysis(tmp_path: Path, kind: str):
         assert sum(len(data["legs"][s]["speech"]) for s in sides) == 0 or data["warnings"]
     if data["attribution"]["method"] == "none":
         assert any("not attributed" in w or "no speech" in w for w in data["warnings"])
+
+
+def test_the_split_can_be_turned_off(tmp_path: Path):
+    call = _call("conference")
+    corpus = require_shared("corpus")
+    cfg_file = tmp_path / "callqa.toml"
+    cfg_file.write_text("[analysis]\nsplit_mixed_sides = false\n")
+    out = run("--config", str(cfg_file), "analyze", str(corpus / call["files"]["in"]), "--no-quality", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert list(data["legs"]) == ["mixed"] and "attribution" not in data
+    assert any("directional checks" in w for w in data["warnings"])
