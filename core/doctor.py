@@ -240,6 +240,18 @@ def check_vad() -> Outcome:
     return PASS, f"Silero VAD installed ({model_path()})"
 
 
+def check_speakers(settings: Settings) -> Outcome:
+    """The speaker model that splits mixed recordings: its weights, and the ONNX export it runs on."""
+    from core.audio.speakers import MODEL_ID, ONNX_FILE, weights_file
+
+    weights_file()  # ModelUnavailableError (a fail) when resemblyzer is not installed
+    export = settings.models_dir / ONNX_FILE
+    if not export.is_file():
+        return WARN, (f"{MODEL_ID} runs on PyTorch (slower to load): {export} is missing; run "
+                      "`python -m core.audio.speakers install`")
+    return PASS, f"{MODEL_ID} on ONNX Runtime ({export.name})"
+
+
 def check_vicidial(settings: Settings, *, live: bool = True) -> Outcome:
     """``live``: connect and check the session; otherwise only whether it is configured."""
     from core.errors import ViciDialError
@@ -330,7 +342,7 @@ def check_claude(settings: Settings) -> Outcome:
 #: Every check in report order: name -> its title for people.
 TITLES = {
     "python": "Python", "sox": "sox", "ffmpeg": "ffmpeg", "weights": "NISQA quality model",
-    "vad": "Voice activity detector", "data_dir": "Data folder", "store": "Result store",
+    "vad": "Voice activity detector", "speakers": "Speaker model (mixed recordings)", "data_dir": "Data folder", "store": "Result store",
     "temp_space": "Temporary space", "vicidial": "ViciDial", "recordings": "Recording access",
     "api_key": "HTTP API key", "secrets_file": "Secrets file", "claude": "Claude API key",
 }
@@ -378,6 +390,7 @@ def run_doctor(settings: Settings, *, store_url: str | None = None,
         "ffmpeg": lambda: check_tool("ffmpeg", env_path=env_path),
         "weights": lambda: check_weights(settings),
         "vad": check_vad,
+        "speakers": lambda: check_speakers(settings),
         "data_dir": lambda: check_data_dir(settings),
         "store": lambda: check_store(settings, store_url, live=live),
         "temp_space": lambda: check_temp_space(settings),

@@ -152,3 +152,18 @@ def test_broken_config_is_one_failing_line(healthy: Path, capsys) -> None:
     assert main(["doctor"]) == 1
     (line,) = capsys.readouterr().out.splitlines()[:1]
     assert line.startswith("FAIL  config") and "not valid TOML" in line
+
+
+def test_speaker_model_check_says_when_the_onnx_export_is_missing(tmp_path, monkeypatch):
+    from core.config import Settings
+    from core.doctor import FAIL, PASS, WARN, check_speakers
+
+    monkeypatch.setenv("CALLQA_MODELS", str(tmp_path))
+    status, detail = check_speakers(Settings())
+    assert status == WARN and "python -m core.audio.speakers install" in detail
+    (tmp_path / "ge2e.onnx").write_bytes(b"placeholder")
+    assert check_speakers(Settings())[0] == PASS
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    from core.doctor import _run
+
+    assert _run("speakers", lambda: check_speakers(Settings())).status == FAIL
