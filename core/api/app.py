@@ -16,6 +16,7 @@ exhaust memory.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -426,6 +427,8 @@ def _ensure(state: ApiState, request: AnalyzeRequest, model: Any, path: Path | N
     from core.work import WorkItem, path_item
 
     def stored(item: WorkItem) -> tuple[dict[str, Any], bool]:
+        if request.agent is not None:  # the voices come from the store, for this agent
+            item = dataclasses.replace(item, extras={**item.extras, "agent_user": request.agent})
         result = analyze_or_reuse(item, state.store, Models(quality=model), state.settings, layout=request.layout)
         return result.document, result.reused
 

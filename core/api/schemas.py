@@ -100,6 +100,10 @@ class AnalyzeRequest(_Strict):
     lookup: LookupKeys | None = None
     layout: Layout | None = Field(None, description="Force the layout instead of detecting it.")
     quality: bool | None = Field(None, description="Score NISQA speech quality (default: [api] quality).")
+    agent: str | None = Field(None, pattern=r"^[\w.@-]{1,100}$",
+                              description="ViciDial user of the call's agent: its voiceprint names the sides of a "
+                                          "mixed recording (a ViciDial recording carries its user already).",
+                              examples=["6001"])
 
     @model_validator(mode="after")
     def _one_source(self) -> AnalyzeRequest:

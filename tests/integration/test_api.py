@@ -610,3 +610,25 @@ def test_serve_refuses_a_public_address_without_a_key(tmp_path: Path) -> None:
     short = subprocess.run([sys.executable, "-m", "core.cli", "serve", "--port", "1"], cwd=PROJECT_ROOT,
                            env={**env, "CALLQA_API_KEY": "tiny-k3y"}, capture_output=True, text=True, timeout=60)
     assert short.returncode == 2 and "shorter than 16" in short.stderr and "tiny-k3y" not in short.stderr
+
+
+def test_an_agent_named_in_the_request_learns_and_names_the_sides_of_a_mix(env: Env, api: httpx.Client) -> None:
+    labels = {c["condition"]: c for c in corpus_calls()}
+    channel, mixed = labels["low_volume"], labels["clipping"]  # the same agent talker in both
+    folder = env.base / "allowed" / "agent-6100"
+    folder.mkdir()
+    for role in ("in", "out"):  # a fresh call id: nothing stored under it yet
+        shutil.copyfile(_corpus_file(env, channel["call_id"], role),
+                        folder / f"20261111-090000_5550006100-{role}.wav")
+    learned = api.post("/analyze", json={"path": str(folder / "20261111-090000_5550006100-in.wav"), "agent": "6100"})
+    assert learned.status_code == 200, learned.text
+    mix_folder = env.base / "allowed" / "agent-6100-mix"
+    mix_folder.mkdir()
+    shutil.copyfile(_corpus_file(env, mixed["call_id"], "all", "mp3"), mix_folder / "20261111-100000_5550006101-all.mp3")
+    doc = api.post("/analyze", json={"path": str(mix_folder / "20261111-100000_5550006101-all.mp3"),
+                                     "agent": "6100"}).json()
+    assert doc["attribution"]["method"] == "voiceprint" and doc["attribution"]["agent_user"] == "6100"
+    assert ("clipping", "agent") in {(f["code"], f["leg"]) for f in doc["findings"]}
+    bad = api.post("/analyze", json={"path": str(mix_folder / "20261111-100000_5550006101-all.mp3"),
+                                     "agent": "no spaces allowed"})
+    assert bad.status_code == 422
