@@ -162,6 +162,12 @@ class BudgetExceededError(LLMError):
     http_status = 429
 
 
+class DeliveryError(CallQAError):
+    """An alert or report could not be delivered (webhook, SMTP); retried with backoff."""
+
+    http_status = 502
+
+
 class QueryRefusedError(CallQAError):
     """A SQL statement from the chat tools was refused by the guardrails."""
 

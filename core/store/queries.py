@@ -59,6 +59,7 @@ GROUPS: dict[str, ColumnElement] = {
     "server": calls.c.server_ip,
     "carrier": calls.c.carrier,
     "layout": calls.c.layout,
+    "ingroup": calls.c.ingroup,
 }
 BUCKETS = ("day", "hour")
 ORDERS = ("newest", "oldest", "worst_mos", "most_findings")
@@ -156,14 +157,15 @@ def _coerce(df: pd.DataFrame, *, floats: Iterable[str] = (), ints: Iterable[str]
 
 # --- calls -------------------------------------------------------------------------------------
 def _call_filters(*, since: Any = None, until: Any = None, agent: Any = None, campaign: Any = None,
-                  server: Any = None, carrier: Any = None, layout: Any = None, finding: Any = None,
+                  server: Any = None, carrier: Any = None, layout: Any = None, ingroup: Any = None,
+                  finding: Any = None,
                   min_mos: float | None = None, max_mos: float | None = None,
                   text: str | None = None, call_ids: Sequence[str] | None = None) -> list[ColumnElement]:
     where = _time_range(since, until)
     if call_ids is not None:
         where.append(calls.c.call_id.in_(list(call_ids)))
     for column, value in ((calls.c.agent, agent), (calls.c.campaign, campaign), (calls.c.server_ip, server),
-                          (calls.c.carrier, carrier), (calls.c.layout, layout)):
+                          (calls.c.carrier, carrier), (calls.c.layout, layout), (calls.c.ingroup, ingroup)):
         where += _match(column, value)
     if finding:
         codes = [finding] if isinstance(finding, str) else list(finding)
@@ -190,6 +192,7 @@ def list_calls(
     server: str | Sequence[str] | None = None,
     carrier: str | Sequence[str] | None = None,
     layout: str | Sequence[str] | None = None,
+    ingroup: str | Sequence[str] | None = None,
     finding: str | Sequence[str] | None = None,
     min_mos: float | None = None,
     max_mos: float | None = None,
@@ -206,8 +209,9 @@ def list_calls(
     store : ResultStore
     since, until : datetime, date or str, optional
         Call-time range (``since`` inclusive, ``until`` exclusive).
-    agent, campaign, server, carrier, layout : str or sequence of str, optional
-        Exact match (one value or any of several). ``server`` matches ``server_ip``.
+    agent, campaign, server, carrier, layout, ingroup : str or sequence of str, optional
+        Exact match (one value or any of several). ``server`` matches ``server_ip``; ``ingroup``
+        is the in-group of inbound calls.
     finding : str or sequence of str, optional
         Only calls with at least one finding of this code (of any of these codes).
     min_mos, max_mos : float, optional
@@ -231,7 +235,7 @@ def list_calls(
     if order not in ORDERS:
         raise ParameterError(f"order={order!r}; choose one of {', '.join(ORDERS)}")
     where = _call_filters(since=since, until=until, agent=agent, campaign=campaign, server=server,
-                          carrier=carrier, layout=layout, finding=finding, min_mos=min_mos, max_mos=max_mos,
+                          carrier=carrier, layout=layout, ingroup=ingroup, finding=finding, min_mos=min_mos, max_mos=max_mos,
                           text=text, call_ids=call_ids)
     stmt = select(*(calls.c[c] for c in LIST_COLUMNS)).where(and_(True, *where))
     ordering = {  # call_time is never NULL: these use its index on both dialects
@@ -262,8 +266,8 @@ def call_analysis(store: ResultStore, call_id: str) -> dict[str, Any]:
     return store.get_analysis(call_id)
 
 
-METADATA_FIELDS = ("call_id", "call_time", "lead_id", "uniqueid", "agent", "campaign", "server_ip", "carrier",
-                   "hangup_cause", "source_kind", "source_ref", "analyzed_at", "fetched_at", "cache_key")
+METADATA_FIELDS = ("call_id", "call_time", "lead_id", "uniqueid", "agent", "campaign", "ingroup", "server_ip",
+                   "carrier", "hangup_cause", "source_kind", "source_ref", "analyzed_at", "fetched_at", "cache_key")
 
 
 def call_metadata(store: ResultStore, call_id: str) -> dict[str, Any]:
@@ -624,3 +628,41 @@ def call_headlines(store: ResultStore, call_ids: Sequence[str]) -> pd.DataFrame:
     for c in ("mos_caller", "mos_agent", "mos_mixed", "mos_min"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     return df
+
+
+# --- alerts --------------------------------------------------------------------------------------
+FLEET_GROUP = "fleet"
+
+
+def window_stats(
+    store: ResultStore,
+    *,
+    since: datetime | date | str,
+    until: datetime | date | str,
+    group_by: str | None = None,
+) -> pd.DataFrame:
+    """The :func:`fleet_groups` numbers of every group with calls in a call-time window (alert rules).
+
+    Parameters
+    ----------
+    since, until : datetime, date or str
+        The window (``since`` inclusive, ``until`` exclusive), by ``call_time``.
+    group_by : str, optional
+        A key of :data:`GROUPS`; None for the whole fleet as one group named :data:`FLEET_GROUP`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group`` (the agent, carrier... or ``"fleet"``; missing values as ``"(unknown)"``) and
+        the :func:`fleet_trend` columns without ``bucket``, sorted by group; no row for a group
+        without calls (so no row at all when the window is empty).
+    """
+    if group_by is None:
+        # an expression over a column, not a bare constant (PostgreSQL refuses GROUP BY 'literal')
+        key = func.coalesce(func.nullif(calls.c.layout, calls.c.layout), literal_column(f"'{FLEET_GROUP}'"))
+    else:
+        column = _group_column(group_by)
+        assert column is not None
+        key = _grouping(column)
+    df = _aggregate(store, [("group", key)], _call_filters(since=since, until=until))
+    return df[_aggregate_columns(["group"])].sort_values("group", kind="stable").reset_index(drop=True)

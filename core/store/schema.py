@@ -45,7 +45,7 @@ metadata = MetaData(naming_convention=NAMING)
 
 #: The columns of the covering index behind the fleet aggregates.
 FLEET_COLUMNS = ("call_time", "layout", "agent", "campaign", "server_ip", "carrier", "duration_s", "mos_min",
-                 "severity_rank", "n_findings", "dead_air_s", "one_way", "finding_codes")
+                 "severity_rank", "n_findings", "dead_air_s", "one_way", "finding_codes", "ingroup")
 
 CALL_ID = String(255)
 KEY = String(128)
@@ -73,6 +73,7 @@ calls = Table(
     Column("server_ip", String(64), nullable=True),
     Column("carrier", String(100), nullable=True),
     Column("hangup_cause", String(100), nullable=True),
+    Column("ingroup", String(100), nullable=True),  # inbound: the in-group (vicidial_closer_log.campaign_id)
     Column("metadata_json", Text, nullable=True),  # any other metadata given with the call
     # headline numbers (denormalised from the analysis)
     Column("mos_caller", Float, nullable=True),
@@ -103,6 +104,7 @@ calls = Table(
     Index(None, "server_ip", "call_time"),
     Index(None, "carrier", "call_time"),
     Index(None, "layout", "call_time"),
+    Index(None, "ingroup", "call_time"),
     Index(None, "mos_min"),
     Index(None, "analyzed_at"),
     Index(None, "lead_id"),
@@ -332,6 +334,64 @@ side_overrides = Table(
     Column("agent_start_s", Float, nullable=False),  # first speech of the side an analyst marked as the agent
     Column("set_by", String(200), nullable=True),
     Column("set_at", DateTime, nullable=False),
+)
+
+# --- alerts (core.alerts) ---------------------------------------------------------------------------
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(200), nullable=False),
+    Column("group_key", String(200), nullable=False),  # the carrier, agent... ("fleet" for the whole fleet)
+    Column("group_by", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # ok | firing
+    Column("value", Float, nullable=True),  # at the last evaluation (None: no calls counted)
+    Column("calls", Integer, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("since", DateTime, nullable=False),  # when the current state began
+    Column("evaluated_at", DateTime, nullable=False),
+    Column("window_start", DateTime, nullable=False),  # call-time window of the last evaluation (local)
+    Column("window_end", DateTime, nullable=False),
+    Column("event_id", Integer, nullable=True),  # the event that started the current state
+    PrimaryKeyConstraint("rule", "group_key"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(200), nullable=False),
+    Column("group_by", String(16), nullable=False),
+    Column("group_key", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # firing | resolved
+    Column("severity", String(16), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("op", String(2), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("calls", Integer, nullable=False),
+    Column("window_start", DateTime, nullable=False),
+    Column("window_end", DateTime, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "created_at"),
+    Index(None, "rule", "group_key"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Integer, ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(16), nullable=False),  # webhook | email
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime, nullable=True),  # a deliverer holds it until then
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime, nullable=True),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "event_id"),
 )
 
 #: Child tables of a call's analysis, deleted and rewritten when the analysis is replaced.

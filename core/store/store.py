@@ -60,7 +60,7 @@ SOURCE_KINDS = ("folder", "vicidial", "file")
 ANY_MODEL = object()
 #: Metadata keys stored in their own ``calls`` column; any other key goes to ``metadata_json``.
 METADATA_COLUMNS = ("call_time", "lead_id", "uniqueid", "agent", "campaign", "server_ip", "carrier",
-                    "hangup_cause")
+                    "hangup_cause", "ingroup")
 _METADATA_ALIASES = {"user": "agent", "campaign_id": "campaign"}
 _LEG_COLUMNS = {"stats", "silences", "speech", "speech_ratio", "quality", "quality_reason", "sample_rate",
                 "encoding", "source", "speech_level_db", "noise_floor_db", "snr_db", "dropouts"}
@@ -650,7 +650,7 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> tuple[dict[str, An
             columns["lead_id"] = int(columns["lead_id"])
         except (TypeError, ValueError):
             raise StoreError(f"metadata lead_id={columns['lead_id']!r} must be an integer") from None
-    for name in ("uniqueid", "agent", "campaign", "server_ip", "carrier", "hangup_cause"):
+    for name in ("uniqueid", "agent", "campaign", "server_ip", "carrier", "hangup_cause", "ingroup"):
         if columns[name] is not None:
             columns[name] = str(columns[name])
     return columns, rest
