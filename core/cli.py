@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "core.commands.queue",
     "core.commands.demo",
     "core.commands.voices",
+    "core.commands.alerts",
 )
 
 
