@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.alerts.delivery import DeliveryReport, Sender, deliver_pending
 from core.alerts.evaluate import Clock, Transition, decide, measure
+from core.alerts.metrics import LAST_CHECK_WATERMARK
 from core.alerts.rules import AlertRule
 from core.alerts.settings import AlertSettings
 from core.alerts.state import AlertEvent, apply_transitions, stored_states
@@ -112,6 +113,7 @@ def check_alerts(store: ResultStore, settings: AlertSettings, *, dry_run: bool =
         return result
     result.events = apply_transitions(store, result.transitions, now_utc=clock.utc, channels=settings.channels,
                                       active_rules=[r.name for r in rules])
+    store.set_watermark(LAST_CHECK_WATERMARK, clock.utc.isoformat())
     if deliver:
         kwargs: dict[str, Any] = {"sender": sender} if sender is not None else {}
         result.delivery = deliver_pending(store, settings, **kwargs)

@@ -250,6 +250,11 @@ def _build_state(settings: Settings, config: ApiSettings, store_url: str | None)
 
     # queue depth and worker throughput (broker + shared store); only store gauges without a broker
     metrics.registry.register(QueueCollector(QueueSettings.from_settings(settings), url))
+    from core.alerts.metrics import AlertCollector
+    from core.alerts.settings import AlertSettings
+
+    # alert rule values and states, as the last check stored them (deploy/prometheus/callqa-alerts.yml)
+    metrics.registry.register(AlertCollector(AlertSettings.from_settings(settings), store))
     state = ApiState(settings=settings, config=config, store_url=url, store=store, roots=config.roots(settings),
                      metrics=metrics)
     state.closers.append(store.close)
