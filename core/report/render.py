@@ -191,7 +191,9 @@ def render_report(report: Report, *, settings: AlertSettings, inline: str = "cid
     parts.append(f"<p style='font-size:12px;color:{_MUTED}'>Open the dashboard: "
                  f"<a href='{escape(settings.dashboard_url, quote=True)}'>{escape(settings.dashboard_url)}</a> · "
                  f"generated {report.generated_at:%Y-%m-%d %H:%M} UTC by callqa.</p></div>")
-    return RenderedReport(html="".join(parts), text=render_text(report), images=images)
+    document = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(report.title)}</title>"
+                f"</head><body style='margin:16px'>{''.join(parts)}</body></html>")
+    return RenderedReport(html=document, text=render_text(report), images=images)
 
 
 def render_text(report: Report) -> str:
