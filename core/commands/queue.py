@@ -133,10 +133,27 @@ def watch_cmd(ctx: click.Context, once: bool, from_id: int | None, reset: bool, 
                        err=True)
         watcher = Watcher(settings, store, sink, start_id=from_id)
         with watcher.stopping_on_signals():
-            watcher.run(once=once, report=lambda line: click.echo(line))
+            watcher.run(once=once, report=lambda line: click.echo(line), after_poll=_alert_hook(settings, store))
         click.echo(f"watermark: recording_id {store.get_watermark(WATERMARK)}")
         if enqueuer is not None:
             enqueuer.close()
+
+
+def _alert_hook(settings, store, *, every_s: float = 300.0):
+    """The alert check after a poll that found recordings, and at least every ``every_s`` otherwise
+    (windows move on and retries fall due without new calls); a failure is one warning line."""
+    import time
+
+    from core.alerts import check_after_work
+
+    last = [float("-inf")]
+
+    def hook(poll) -> None:
+        if poll.found or time.monotonic() - last[0] >= every_s:
+            last[0] = time.monotonic()
+            check_after_work(settings, store, warn=lambda line: click.echo(line, err=True))
+
+    return hook
 
 
 @click.command("queue-status")

@@ -116,7 +116,25 @@ def scan_cmd(ctx: click.Context, source: str, since, until, workers: int, limit:
         report = scan_folder(settings, folder, store_url=store_url, workers=workers,
                              limit=limit, since=since, until=until, quality=not no_quality, progress=progress)
     _print_report(report)
+    if report.interrupted_by is None:
+        _check_alerts(settings, store_url)
     report.check()  # exit status 3 (failures) or 130/143 (interrupted), with a one-line error
+
+
+def _check_alerts(settings, store_url: str) -> None:
+    """The alert check after a scan ([alerts] check_after_scan): never fails the scan."""
+    from core.alerts import check_after_work
+    from core.errors import CallQAError
+    from core.store.store import open_store
+
+    def warn(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        with open_store(store_url) as store:
+            check_after_work(settings, store, warn=warn)
+    except CallQAError as exc:
+        warn(f"alerts: {exc}")
 
 
 def _enqueue(settings, items, *, store_url: str, limit: int | None, quality: bool, source: str) -> None:

@@ -119,10 +119,12 @@ class Watcher:
         self.store.set_watermark(WATERMARK, str(after))
         return Poll(before, after, len(rows), len(rows) >= self.qs.watch_batch, summary)
 
-    def run(self, *, once: bool = False, report: Callable[[str], None] | None = None) -> int:
+    def run(self, *, once: bool = False, report: Callable[[str], None] | None = None,
+            after_poll: Callable[[Poll], None] | None = None) -> int:
         """Poll until stopped (or once); return the number of polls that failed.
 
         With ``once`` an error is raised; otherwise it is reported and the next poll retries it.
+        ``after_poll`` runs after every successful poll (the alert check of ``callqa watch``).
         """
         say = report or log.info
         failures = 0
@@ -141,6 +143,8 @@ class Watcher:
                 continue
             if poll.found:
                 say(f"recordings {poll.before + 1}..{poll.after}: {poll.found} found, {poll.summary}")
+            if after_poll is not None:
+                after_poll(poll)
             if once:
                 break
             if not poll.full:

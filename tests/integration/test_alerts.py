@@ -238,3 +238,82 @@ def test_concurrent_checks_fire_once(tmp_path, backend, request):
         assert sum(len(r.events) for r in results) == 1
         events = list_events(store)
         assert [(e.kind, e.group_key, e.calls) for e in events] == [("firing", "BADCO", 20)]
+
+
+# --- after a scan ----------------------------------------------------------------------------------
+def _write_call(folder: Path, when: datetime, phone: str, rng) -> None:
+    """A two-leg call of noise bursts (speech-like on/off), as ViciDial names its files."""
+    import numpy as np
+    import soundfile as sf
+
+    rate, seconds = 8000, 6
+    t = np.arange(rate * seconds) / rate
+    for leg, phase in (("in", 0.0), ("out", 0.5)):
+        gate = (np.sin(2 * np.pi * 0.5 * t + phase * np.pi) > 0).astype("float64")
+        audio = 0.1 * rng.standard_normal(t.size) * gate
+        sf.write(folder / f"{when:%Y%m%d-%H%M%S}_{phone}-{leg}.wav", audio, rate, subtype="PCM_16")
+
+
+def test_a_dead_webhook_never_stops_the_scan_and_is_retried(tmp_path, rng):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.shared import PROJECT_ROOT
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    now = datetime.now().replace(microsecond=0)
+    for i in range(3):
+        _write_call(folder, now - timedelta(minutes=10 * (i + 1)), f"41555500{i:02d}", rng)
+    db = tmp_path / "callqa.db"
+    with webhook_receiver(statuses=(503, 503, 503)) as hook:
+        config = write_config(tmp_path / "callqa.toml", {"webhook_url": hook.url, "retry_backoff_s": 0.0,
+                                                         "timeout_s": 5.0},
+                              [{"name": "traffic", "metric": "calls", "op": ">=", "threshold": 1,
+                                "severity": "info"}])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLQA_", "ANTHROPIC_"))}
+        env.update(CALLQA_CONFIG=str(config), CALLQA_DATA=str(tmp_path / "data"), CALLQA_TMP=str(tmp_path / "tmp"))
+
+        def callqa(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "core.cli", "--store", str(db), *args], cwd=PROJECT_ROOT,
+                                  env=env, text=True, capture_output=True, timeout=300)
+
+        scan = callqa("scan", str(folder), "--no-quality")
+        assert scan.returncode == 0, scan.stderr  # the webhook answered 503: the scan still succeeds
+        assert "3 analysed" in scan.stdout
+        assert "alerts: FIRING  traffic: all calls calls = 3 (>= 1) over 3 calls" in scan.stderr
+        assert "alerts: delivery: webhook" in scan.stderr and "HTTP 503" in scan.stderr
+        assert hook.hits() == 1
+
+        again = callqa("alerts", "check")  # the next check retries (backoff 0 here), the webhook fails again
+        assert again.returncode == 0 and "FIRING" not in again.stdout and "attempt 2 of 6" in again.stderr
+        callqa("alerts", "check")
+        final = callqa("alerts", "check")  # the fourth attempt is answered 200
+        assert final.returncode == 0 and "delivered 1 message(s)" in final.stdout
+        assert [r["status"] for r in hook.requests] == [503, 503, 503, 200]
+        assert hook.bodies()[0]["rule"] == "traffic" and hook.bodies()[0]["value"] == 3
+
+        status = callqa("alerts", "status", "--json")
+        doc = json.loads(status.stdout)
+        assert doc["deliveries"] == {"pending": 0, "sent": 1, "failed": 0}
+        assert doc["rules"][0]["states"][0]["state"] == "firing"
+
+
+def test_the_watch_hook_checks_after_new_recordings_and_now_and_then(tmp_path, capsys):
+    from core.commands.queue import _alert_hook
+    from core.config import Settings
+    from core.queue.watch import Poll
+
+    now = datetime.now().replace(microsecond=0)
+    settings = Settings(raw={"alerts": {"rules": [RULE], "default_rules": False}})
+    with open_store(str(tmp_path / "s.db")) as store:
+        hook = _alert_hook(settings, store, every_s=3600)
+        hook(Poll(0, 0, 0, False, "no new recordings"))  # the first poll always checks
+        assert list_events(store) == []
+        fill(store, now, carrier="BADCO", n=20, one_way=20)
+        hook(Poll(0, 0, 0, False, "no new recordings"))  # nothing new and checked a moment ago: no check
+        assert list_events(store) == []
+        hook(Poll(0, 20, 20, False, "20 analysed"))  # new recordings: check
+        assert [e.group_key for e in list_events(store)] == ["BADCO"]
+        assert "alerts: FIRING  carrier one-way audio: carrier BADCO" in capsys.readouterr().err
