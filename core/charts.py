@@ -318,7 +318,9 @@ def trend_chart(trend: pd.DataFrame, *, metric: str, title: str, group: str | No
     time_format = "%b %d" if bucket == "day" else "%b %d %H:00"
     buckets = trend["bucket"].nunique() if "bucket" in trend else 0
     # one tick per bucket (at most ~10), never two ticks with the same day label
-    ticks = {"interval": bucket, "step": max(1, -(-buckets // 10))}
+    # Vega (vega-time) knows "day" but not Vega-Lite's "hour" as a tick interval, which breaks the
+    # whole chart: hourly charts get a tick count instead
+    ticks: Any = {"interval": bucket, "step": max(1, -(-buckets // 10))} if bucket == "day" else min(max(buckets, 1), 12)
     x = alt.X("bucket:T", title=None, axis=alt.Axis(format=time_format, labelAngle=0, tickCount=ticks))
     y = alt.Y(f"{metric}:Q", title=title, axis=alt.Axis(format=axis_fmt),
               scale=alt.Scale(domain=[1, 5]) if metric in ("mean_mos", "p10_mos") else alt.Scale(zero=True))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, dates, errors, formatting, overview, state, widgets
+from ui import alerts, cached, charts, dates, errors, formatting, overview, state, widgets
 
 target = errors.call_or_stop(cached.store_target)
 if target.demo:
     widgets.demo_banner()
 st.title("Overview")
+alerts.overview_badge(target.url)
 
 status = errors.call_or_stop(cached.store_status, target.url)
 if status["calls"] == 0:

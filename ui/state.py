@@ -17,6 +17,8 @@ import streamlit as st
 PARAM_CALL = "call"
 PARAM_RECORDING_ID = "recording_id"
 PARAM_FOLDER = "folder"
+#: ``/alerts?event=<id>`` opens one alert with the calls it counted (the link in every alert message).
+PARAM_EVENT = "event"
 
 # --- page paths (relative to app.py, as st.switch_page and AppTest.switch_page want them) ------
 PAGE_OVERVIEW = "pages/overview.py"
@@ -25,6 +27,8 @@ PAGE_DEEP_DIVE = "pages/deep_dive.py"
 PAGE_FLEET = "pages/fleet.py"
 PAGE_CHAT = "pages/chat.py"
 PAGE_SETTINGS = "pages/settings.py"
+PAGE_ALERTS = "pages/alerts.py"
+PAGE_REPORT = "pages/report.py"
 
 # --- overview -----------------------------------------------------------------------------------
 OVERVIEW_PERIOD = "overview.period"
@@ -61,6 +65,15 @@ FLEET_DOWNLOADS = {"hist": "fleet.dl.hist", "trend": "fleet.dl.trend", "rates": 
 
 # --- settings & health ----------------------------------------------------------------------------
 SETTINGS_REFRESH = "settings.refresh"
+
+# --- alerts and report ----------------------------------------------------------------------------
+ALERTS_FIRING_TABLE = "alerts.firing_table"
+ALERTS_HISTORY_TABLE = "alerts.history_table"
+ALERTS_CALLS_TABLE = "alerts.calls_table"
+ALERTS_CHECK_BUTTON = "alerts.check"
+REPORT_PERIOD = "report.period"
+REPORT_END = "report.end"
+REPORT_NARRATIVE = "report.narrative"
 
 # --- chat ---------------------------------------------------------------------------------------
 CHAT_MESSAGES = "chat.messages"  # the transcript as shown

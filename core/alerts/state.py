@@ -251,3 +251,16 @@ def event_deliveries(store: ResultStore, event_ids: Sequence[int]) -> dict[int, 
 def rule_of(event: AlertEvent) -> AlertRule:
     """The rule as it was when the event was stored (for formatting its numbers)."""
     return AlertRule(event.rule, event.metric, event.op, event.threshold, group_by=event.group_by)
+
+
+def event_call_filters(event: AlertEvent) -> dict[str, Any] | None:
+    """The :func:`core.store.queries.list_calls` filters of the calls an alert counted (its group and
+    window); None when they cannot be listed (``failed_rate`` counts analyses, an unknown group)."""
+    from core.store.queries import UNKNOWN
+
+    if event.metric == "failed_rate" or event.group_key == UNKNOWN:
+        return None
+    filters: dict[str, Any] = {"since": event.window_start, "until": event.window_end}
+    if event.group_by != "fleet":
+        filters[event.group_by] = event.group_key
+    return filters

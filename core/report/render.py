@@ -91,7 +91,10 @@ def chart_png(chart: alt.TopLevelMixin, *, scale: float = 2.0) -> bytes:
     import vl_convert
 
     version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # "v6.4.1" -> "6.4"
-    return vl_convert.vegalite_to_png(chart.to_dict(), vl_version=version, scale=scale)
+    # the data inline, whatever transformer is active (Streamlit's keeps datasets by reference)
+    with alt.data_transformers.enable("default"), alt.theme.enable("default"):
+        spec = chart.to_dict()
+    return vl_convert.vegalite_to_png(spec, vl_version=version, scale=scale)
 
 
 # --- HTML ------------------------------------------------------------------------------------------
