@@ -9,6 +9,7 @@ webhook is retried with backoff and never stops the check.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -317,3 +318,32 @@ def test_the_watch_hook_checks_after_new_recordings_and_now_and_then(tmp_path, c
         hook(Poll(0, 20, 20, False, "20 analysed"))  # new recordings: check
         assert [e.group_key for e in list_events(store)] == ["BADCO"]
         assert "alerts: FIRING  carrier one-way audio: carrier BADCO" in capsys.readouterr().err
+
+
+def test_prometheus_exposes_rule_values_and_states(tmp_path):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from core.alerts.metrics import AlertCollector
+
+    now = datetime.now().replace(microsecond=0)
+    settings = AlertSettings.from_mapping({"rules": [RULE], "webhook_url": "http://127.0.0.1:9/x",
+                                           "retry_attempts": 1})
+    with open_store(str(tmp_path / "s.db")) as store:
+        registry = CollectorRegistry()
+        registry.register(AlertCollector(settings, store))
+        before = generate_latest(registry).decode()
+        assert "callqa_alert_last_check_timestamp_seconds 0.0" in before
+        fill(store, now, carrier="BADCO", n=20, one_way=5)
+        fill(store, now, carrier="GOODCO", n=20, one_way=0)
+        check_alerts(store, settings)
+        text = generate_latest(registry).decode()
+    labels = 'group="BADCO",group_by="carrier",rule="carrier one-way audio"'
+    assert f'callqa_alert_firing{{{labels},severity="critical"}} 1.0' in text
+    assert ('callqa_alert_value{group="BADCO",group_by="carrier",metric="one_way_rate",'
+            'rule="carrier one-way audio"} 0.25') in text
+    assert 'callqa_alert_firing{group="GOODCO",group_by="carrier",rule="carrier one-way audio",severity="critical"} 0.0' in text
+    assert f"callqa_alert_calls{{{labels}}} 20.0" in text
+    assert 'callqa_alert_threshold{metric="one_way_rate",op=">",rule="carrier one-way audio",severity="critical"} 0.05' in text
+    assert 'callqa_alert_deliveries{status="failed"} 1.0' in text and "callqa_alert_store_up 1.0" in text
+    stamp = float(re.search(r"^callqa_alert_last_check_timestamp_seconds (\S+)$", text, re.M).group(1))
+    assert abs(stamp - datetime.now().timestamp()) < 600

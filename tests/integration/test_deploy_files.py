@@ -369,3 +369,43 @@ def test_grafana_dashboard_is_importable_json() -> None:
     titles = " ".join(p["title"].lower() for p in panels)
     for topic in ("mos", "dead air", "silence", "one-way"):
         assert topic in titles, topic
+
+
+ALERT_RULES = PROJECT_ROOT / "deploy" / "prometheus" / "callqa-alerts.yml"
+
+
+def test_prometheus_alert_rules_pass_promtool_check_and_fire_as_written(tmp_path: Path) -> None:
+    """``promtool check rules``, then ``promtool test rules``: series as callqa exports them make
+    CallqaRuleFiring fire with the rule's value and severity, and stale checks raise their alert."""
+    promtool = _require("promtool")
+    done = subprocess.run([promtool, "check", "rules", str(ALERT_RULES)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+    assert "rule_files:\n  - callqa-alerts.yml" in PROMETHEUS_YML.read_text()
+    labels = 'rule="carrier one-way audio",group_by="carrier",group="FLOWROUTE"'
+    test = {
+        "rule_files": [str(ALERT_RULES)],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": f'callqa_alert_firing{{{labels},severity="critical"}}', "values": "0 0 1 1 1"},
+                {"series": f'callqa_alert_value{{{labels},metric="one_way_rate"}}', "values": "0.01 0.02 0.125 0.125 0.125"},
+                {"series": "callqa_alert_last_check_timestamp_seconds", "values": "0 0 0 0 0"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "1m", "alertname": "CallqaRuleFiring", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "CallqaRuleFiring", "exp_alerts": [{
+                    "exp_labels": {"rule": "carrier one-way audio", "group_by": "carrier", "group": "FLOWROUTE",
+                                   "metric": "one_way_rate", "severity": "critical"},
+                    "exp_annotations": {
+                        "summary": "callqa: carrier one-way audio (carrier FLOWROUTE)",
+                        "description": "one_way_rate = 0.125 for carrier FLOWROUTE; the callqa Alerts page lists "
+                                       "the calls."}}]},
+                {"eval_time": "3m", "alertname": "CallqaAlertChecksStale", "exp_alerts": []},  # "for: 10m" not yet
+            ],
+        }],
+    }
+    path = tmp_path / "callqa-alerts.test.yml"
+    path.write_text(json.dumps(test))  # JSON is YAML
+    done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -32,3 +32,19 @@ def test_the_queue_section_of_the_example():
 
     qs = QueueSettings.from_settings(load_settings(EXAMPLE))
     assert qs.analysis_queue == "callqa-analysis" and not qs.enabled
+
+
+def test_the_alerts_section_of_the_example_and_its_commented_default_rules(monkeypatch):
+    import tomllib
+
+    from core.alerts import DEFAULT_RULES, AlertSettings
+    from core.alerts.rules import parse_rules
+
+    monkeypatch.delenv("CALLQA_ALERTS_WEBHOOK_URL", raising=False)
+    alerts = AlertSettings.from_settings(load_settings(EXAMPLE))
+    assert alerts.active_rules == DEFAULT_RULES and alerts.channels == ()
+    # the commented rules, uncommented, are exactly the defaults the code applies
+    text = "# [[alerts.rules]]" + EXAMPLE.read_text().split("# [[alerts.rules]]", 1)[1]
+    block = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    rules = tomllib.loads(block).get("alerts", {}).get("rules")
+    assert parse_rules(rules) == DEFAULT_RULES
