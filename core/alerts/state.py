@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 
-from core.alerts.evaluate import FIRING, Transition
+from core.alerts.evaluate import FIRING, Transition, decide
 from core.alerts.rules import AlertRule, format_value
 from core.store.engine import write_transaction
 from core.store.schema import alert_deliveries, alert_events, alert_states
@@ -107,8 +107,6 @@ def apply_transitions(store: ResultStore, transitions: Iterable[Transition], *, 
             key = (rule.name, m.group)
             before = current.get(key)
             if (before == FIRING) != (t.before == FIRING):  # another checker got here first: decide again
-                from core.alerts.evaluate import decide
-
                 t = decide(m, before)
             where = and_(alert_states.c.rule == rule.name, alert_states.c.group_key == m.group)
             if t.after != FIRING and m.calls == 0 and rule.metric != "calls":
