@@ -15,28 +15,27 @@
     name = "carrier one-way audio"
     ...
 
-Every scalar key can be overridden from the environment as ``CALLQA_ALERTS_<KEY>`` (lists
-comma-separated). The SMTP password is read from the environment only; the webhook URL and
+Read by the common section reader (:class:`core.config.SettingsSection`): every key can be
+overridden from the environment as ``CALLQA_ALERTS_<KEY>`` (lists comma-separated; ``rules`` as a
+JSON array of tables). The SMTP password is read from the environment only; the webhook URL and
 the password never appear in a message (:meth:`AlertSettings.describe_webhook`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from core.alerts.rules import DEFAULT_RULES, AlertRule, parse_rules
-from core.config import Settings, check_keys, coerce_setting
+from core.config import Settings, SettingsSection
 from core.errors import ConfigError
 
 WEBHOOK_FORMATS = ("slack", "teams", "generic")
 
 
 @dataclass(frozen=True)
-class AlertSettings:
+class AlertSettings(SettingsSection):
     """The ``[alerts]`` section; build with :meth:`from_settings`.
 
     Attributes
@@ -100,48 +99,25 @@ class AlertSettings:
     delivery_budget_s: float = 30.0
 
     SECTION: ClassVar[str] = "alerts"
-    ENV_PREFIX: ClassVar[str] = "CALLQA_ALERTS_"
     SECRETS: ClassVar[frozenset[str]] = frozenset({"webhook_url", "smtp_password"})
+    #: Keys read from the environment only (``CALLQA_ALERTS_<KEY>``), refused in the file.
     ENV_ONLY: ClassVar[frozenset[str]] = frozenset({"smtp_password"})
 
-    # --- reading -----------------------------------------------------------------------------
+    # --- construction (core.config.SettingsSection) -------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Settings) -> AlertSettings:
-        """Read ``[alerts]`` with its ``CALLQA_ALERTS_*`` environment overrides.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys, wrong types, a bad rule, a password in the file, values out of range.
-        """
-        values = settings.section(cls.SECTION)
+    def _from_file(cls, values: dict[str, Any], settings: Settings) -> dict[str, Any]:
+        """The file's table, refusing keys that belong in the environment (the SMTP password)."""
         for key in sorted(cls.ENV_ONLY & set(values)):
             raise ConfigError(f"[alerts] {key} must not be written in {settings.path or 'callqa.toml'}: "
-                              f"set {cls.ENV_PREFIX}{key.upper()} in the environment")
-        for f in dataclasses.fields(cls):
-            if f.name == "rules":
-                continue
-            raw = os.environ.get(f"{cls.ENV_PREFIX}{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            values[f.name] = [p.strip() for p in raw.split(",") if p.strip()] if isinstance(f.default, tuple) else raw
-        return cls.from_mapping(values)
+                              f"set {cls.env_names(key)[0]} in the environment")
+        return values
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None) -> AlertSettings:
-        """Build from an ``[alerts]`` table (no environment), checking every value."""
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        check_keys(cls.SECTION, values, set(defaults))
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            if name == "rules":
-                clean[name] = parse_rules(value)
-            else:
-                clean[name] = coerce_setting(cls.SECTION, name, value, defaults[name], secret=name in cls.SECRETS)
-        out = cls(**clean)
-        out._validate()
-        return out
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        """``rules`` checked rule by rule (:func:`core.alerts.rules.parse_rules`); the rest by type."""
+        if name == "rules":
+            return {name: parse_rules(value)}
+        return super()._clean(name, value, default, label=label)
 
     def _validate(self) -> None:
         if self.webhook_format not in WEBHOOK_FORMATS:

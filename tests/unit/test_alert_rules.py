@@ -99,6 +99,34 @@ def test_bad_settings_are_refused(section, message):
     assert "token" not in str(info.value)
 
 
+def test_rules_and_secrets_from_the_environment(monkeypatch):
+    """Every key goes through the common reader: ``rules`` as a JSON array, the webhook URL and the
+    password never quoted, a bad rule from the environment one line naming the rule."""
+    import json
+
+    monkeypatch.setenv("CALLQA_ALERTS_RULES", json.dumps([{**BASE, "name": "from env", "group_by": "carrier"}]))
+    s = AlertSettings.from_settings(Settings(raw={"alerts": {"rules": [BASE]}}))
+    assert s.active_rules == (parse_rule({**BASE, "name": "from env", "group_by": "carrier"}),)
+    assert AlertSettings.origin(Settings(), "rules") == "CALLQA_ALERTS_RULES"
+    monkeypatch.setenv("CALLQA_ALERTS_RULES", json.dumps([{**BASE, "op": "=="}]))
+    with pytest.raises(ConfigError, match=r"^\[\[alerts.rules\]\] 'r': op '=='; choose one of") as err:
+        AlertSettings.from_settings(Settings())
+    assert "\n" not in str(err.value)
+    monkeypatch.delenv("CALLQA_ALERTS_RULES")
+    monkeypatch.setenv("CALLQA_ALERTS_WEBHOOK_URL", "gopher://hooks.example.com/services/T/B/token123")
+    monkeypatch.setenv("CALLQA_ALERTS_SMTP_PASSWORD", "hunter2-secret")
+    with pytest.raises(ConfigError) as err:
+        AlertSettings.from_settings(Settings())
+    assert "token123" not in str(err.value) and "webhook_url" in str(err.value)
+    monkeypatch.setenv("CALLQA_ALERTS_WEBHOOK_URL", "https://hooks.example.com/services/T/B/token123")
+    monkeypatch.setenv("CALLQA_ALERTS_SMTP_PORT", "smtp")
+    with pytest.raises(ConfigError, match=r"^CALLQA_ALERTS_SMTP_PORT='smtp' must be a int$"):
+        AlertSettings.from_settings(Settings())
+    monkeypatch.delenv("CALLQA_ALERTS_SMTP_PORT")
+    s = AlertSettings.from_settings(Settings())
+    assert s.smtp_password == "hunter2-secret" and "hunter2" not in repr(s) and "token123" not in repr(s)
+
+
 def _m(value, calls, *, metric="one_way_rate", op=">", threshold=0.05, min_calls=20):
     rule = AlertRule("r", metric, op, threshold, group_by="carrier", min_calls=min_calls)
     return Measurement(rule, "X", value, calls, T0, T1)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 import pytest
 
+from core.alerts.settings import AlertSettings
 from core.api import ApiSettings
 from core.commands.common import settings_from
 from core.config import (
@@ -47,6 +48,7 @@ CASES: list[tuple[type[SettingsSection], str, Any, str, Any]] = [
     (ClaudeSettings, "daily_budget_usd", 2.0, "1.5", 1.5),
     (QueueSettings, "retry_max", 3, "4", 4),
     (QualitySettings, "threads", 3, "4", 4),
+    (AlertSettings, "retry_attempts", 3, "4", 4),
     (DashboardSettings, "folders", ["/srv/a"], os.pathsep.join(["/srv/b", "/srv/c"]), ("/srv/b", "/srv/c")),
 ]
 IDS = [case[0].SECTION for case in CASES]
