@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from core.alerts.rules import format_value
+from core.alerts.rules import format_value, group_label
 from core.alerts.settings import AlertSettings
 from core.alerts.state import AlertEvent, rule_of
 from core.errors import DeliveryError
@@ -26,14 +26,19 @@ SEVERITY_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#64748b
 USER_AGENT = "callqa-alerts"
 
 
+def alert_url(dashboard_url: str, event_id: int) -> str:
+    """The dashboard's Alerts page opened on one event (``/alerts?event=N``, its calls listed)."""
+    return f"{dashboard_url.rstrip('/')}/alerts?event={event_id}"
+
+
 def event_link(settings: AlertSettings, event: AlertEvent) -> str:
-    """The dashboard's Alerts page opened on this event (its calls listed)."""
-    return f"{settings.dashboard_url.rstrip('/')}/alerts?event={event.id}"
+    """:func:`alert_url` of ``event`` on the configured dashboard."""
+    return alert_url(settings.dashboard_url, event.id)
 
 
 def event_title(event: AlertEvent) -> str:
     """``[FIRING critical] carrier one-way audio: carrier FLOWROUTE`` (or ``[RESOLVED] ...``)."""
-    group = "all calls" if event.group_by == "fleet" else f"{event.group_by} {event.group_key}"
+    group = group_label(event.group_by, event.group_key)
     state = f"FIRING {event.severity}" if event.kind == "firing" else "RESOLVED"
     return f"[{state}] {event.rule}: {group}"
 
@@ -42,7 +47,7 @@ def event_facts(event: AlertEvent) -> list[tuple[str, str]]:
     """The numbers of an alert as (label, text) pairs, in the order every channel shows them."""
     rule = rule_of(event)
     return [
-        ("Group", "all calls" if event.group_by == "fleet" else f"{event.group_by} {event.group_key}"),
+        ("Group", group_label(event.group_by, event.group_key)),
         ("Value", f"{event.metric} = {format_value(rule, event.value)}"),
         ("Threshold", f"{event.op} {format_value(rule, event.threshold)}"),
         ("Calls counted", str(event.calls)),

@@ -122,6 +122,11 @@ def format_value(rule: AlertRule, value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def group_label(group_by: str, group: str) -> str:
+    """A rule's group as a person reads it: ``all calls`` (fleet-wide) or ``carrier FLOWROUTE``."""
+    return "all calls" if group_by == "fleet" else f"{group_by} {group}"
+
+
 _DEFAULTS = {"group_by": "fleet", "window_hours": 24.0, "min_calls": 20, "severity": "warning"}
 _REQUIRED = ("name", "metric", "op", "threshold")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 
 from core.alerts.evaluate import FIRING, Transition, decide
-from core.alerts.rules import AlertRule, format_value
+from core.alerts.rules import AlertRule, format_value, group_label
 from core.store.engine import write_transaction
 from core.store.schema import alert_deliveries, alert_events, alert_states
 
@@ -61,7 +61,7 @@ def event_message(t: Transition) -> str:
     """One line naming the rule, the group, the value, the threshold and the calls counted."""
     m = t.measurement
     rule = m.rule
-    group = "all calls" if rule.group_by == "fleet" else f"{rule.group_by} {m.group}"
+    group = group_label(rule.group_by, m.group)
     value = format_value(rule, m.value)
     limit = f"{rule.op} {format_value(rule, rule.threshold)}"
     counted = f"{m.calls} call{'s' if m.calls != 1 else ''}" if rule.metric != "failed_rate" else f"{m.calls} analyses"

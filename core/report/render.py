@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import altair as alt
 
 from core import charts
-from core.alerts.channels import SEVERITY_COLORS
-from core.alerts.rules import format_value
+from core.alerts.channels import SEVERITY_COLORS, alert_url
+from core.alerts.rules import format_value, group_label
 from core.alerts.state import rule_of
 from core.report.data import Headline, Report
 
@@ -140,8 +140,8 @@ def _alerts_table(report: Report, dashboard_url: str) -> str:
         return title + f"<p style='{_FONT};font-size:13px;color:{_MUTED}'>No alert fired in this period.</p>"
     rows = ["".join(_cell(h, head=True) for h in ("When (UTC)", "Alert", "Group", "Value", "Calls"))]
     for e in sorted(report.alerts, key=lambda e: e.created_at):
-        group = "all calls" if e.group_by == "fleet" else f"{e.group_by} {e.group_key}"
-        link = f"{dashboard_url.rstrip('/')}/alerts?event={e.id}"
+        group = group_label(e.group_by, e.group_key)
+        link = alert_url(dashboard_url, e.id)
         color = SEVERITY_COLORS.get(e.severity, _MUTED)
         rows.append(_cell(f"{e.created_at:%Y-%m-%d %H:%M}")
                     + _cell(f"<a href='{escape(link, quote=True)}' style='color:{color}'>{escape(e.rule)}</a>")
