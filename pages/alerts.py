@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import alerts, cached, state
-from ui import components as ui
+from ui import alerts, cached, errors, formatting, state, widgets
 
-target = ui.call_or_stop(cached.store_target)
+target = errors.call_or_stop(cached.store_target)
 if target.demo:
-    ui.demo_banner()
+    widgets.demo_banner()
 st.title("Alerts")
 
 event_id = st.query_params.get(state.PARAM_EVENT)
@@ -17,45 +16,45 @@ if event_id:
     if not str(event_id).isdigit():
         st.error(f"`event={event_id}` is not an alert number.")
         st.stop()
-    e = ui.call_or_stop(alerts.event, target.url, int(event_id))
+    e = errors.call_or_stop(alerts.event, target.url, int(event_id))
     if e is None:
-        ui.empty_state(f"Alert {event_id} is not in this store.")
+        widgets.empty_state(f"Alert {event_id} is not in this store.")
         st.stop()
     st.page_link(state.PAGE_ALERTS, label="All alerts", icon=":material/arrow_back:")
     kind = "Fired" if e.kind == "firing" else "Resolved"
     (st.error if e.kind == "firing" else st.success)(f"**{kind}: {e.rule}** — {e.message}",
                                                      icon=":material/notifications_active:")
-    ui.metrics_row([
-        ui.Metric("Group", alerts.group_label(e.group_by, e.group_key)),
-        ui.Metric("Value", alerts.format_value(alerts.rule_of(e), e.value), f"{e.metric} {e.op} "
-                  f"{alerts.format_value(alerts.rule_of(e), e.threshold)} fires"),
-        ui.Metric("Calls counted", f"{e.calls:,}"),
-        ui.Metric("Window", f"{e.window_start:%d %b %H:%M} – {e.window_end:%d %b %H:%M}", "Call time (local)"),
+    widgets.metrics_row([
+        widgets.Metric("Group", alerts.group_label(e.group_by, e.group_key)),
+        widgets.Metric("Value", alerts.format_value(alerts.rule_of(e), e.value), f"{e.metric} {e.op} "
+                       f"{alerts.format_value(alerts.rule_of(e), e.threshold)} fires"),
+        widgets.Metric("Calls counted", f"{e.calls:,}"),
+        widgets.Metric("Window", f"{e.window_start:%d %b %H:%M} – {e.window_end:%d %b %H:%M}", "Call time (local)"),
     ])
-    calls = ui.call_or_stop(alerts.event_calls, target.url, e)
+    calls = errors.call_or_stop(alerts.event_calls, target.url, e)
     if calls is None:
         st.caption("This alert counts analyses, not calls: see *Failed analyses* on the Overview.")
         st.stop()
     st.subheader("The calls it counted")
     st.caption("Worst first. Click a row to open its deep dive.")
-    ui.selectable_table(ui.calls_display(calls), key=state.ALERTS_CALLS_TABLE)
-    ui.open_selected_call(state.ALERTS_CALLS_TABLE, [{state.PARAM_CALL: c} for c in calls["call_id"]])
+    widgets.selectable_table(widgets.calls_display(calls), key=state.ALERTS_CALLS_TABLE)
+    widgets.open_selected_call(state.ALERTS_CALLS_TABLE, [{state.PARAM_CALL: c} for c in calls["call_id"]])
     st.stop()
 
-data = ui.call_or_stop(alerts.overview, target.url)
+data = errors.call_or_stop(alerts.overview, target.url)
 firing, firing_ids = alerts.firing_frame(data)
 outbox = data["outbox"]
-ui.metrics_row([
-    ui.Metric("Firing now", f"{len(firing)}", "Rule and group pairs whose condition holds"),
-    ui.Metric("Rules", f"{len(data['rules'])}", "[[alerts.rules]] in callqa.toml, else the default rules"),
-    ui.Metric("Last check", ui.fmt_age(alerts.parse_utc(data["last_check"])),
-              "callqa alerts check runs after every scan, in callqa watch and from callqa-alerts.timer"),
-    ui.Metric("Outbox", f"{outbox['pending']} pending · {outbox['failed']} failed",
-              f"Channels: {', '.join(data['channels']) or 'none configured'}"),
+widgets.metrics_row([
+    widgets.Metric("Firing now", f"{len(firing)}", "Rule and group pairs whose condition holds"),
+    widgets.Metric("Rules", f"{len(data['rules'])}", "[[alerts.rules]] in callqa.toml, else the default rules"),
+    widgets.Metric("Last check", formatting.fmt_age(alerts.parse_utc(data["last_check"])),
+                   "callqa alerts check runs after every scan, in callqa watch and from callqa-alerts.timer"),
+    widgets.Metric("Outbox", f"{outbox['pending']} pending · {outbox['failed']} failed",
+                   f"Channels: {', '.join(data['channels']) or 'none configured'}"),
 ])
 if st.button("Evaluate the rules now", icon=":material/refresh:", key=state.ALERTS_CHECK_BUTTON,
              help="The same check as `callqa alerts check`: new alerts are stored and sent."):
-    result = ui.call_or_stop(alerts.check_now)
+    result = errors.call_or_stop(alerts.check_now)
     st.toast(f"{len(result.events)} change(s)" if result.events else "Nothing changed")
     st.rerun()
 
@@ -64,7 +63,7 @@ if firing.empty:
     st.success("No alert is firing.", icon=":material/check_circle:")
 else:
     st.caption("Click a row to see the calls behind it.")
-    ui.selectable_table(firing, key=state.ALERTS_FIRING_TABLE, column_config={
+    widgets.selectable_table(firing, key=state.ALERTS_FIRING_TABLE, column_config={
         "since": st.column_config.DatetimeColumn("Since (UTC)", format="YYYY-MM-DD HH:mm")})
     alerts.open_selected_event(state.ALERTS_FIRING_TABLE, firing_ids)
 
@@ -72,11 +71,11 @@ st.subheader("Rules")
 st.dataframe(alerts.rules_frame(data), hide_index=True, width="stretch")
 
 st.subheader("History")
-history = ui.call_or_stop(alerts.events, target.url)
+history = errors.call_or_stop(alerts.events, target.url)
 if not history:
     st.caption("No alert has fired yet.")
 else:
-    sent = ui.call_or_stop(alerts.deliveries, target.url, tuple(e.id for e in history))
-    ui.selectable_table(alerts.history_frame(history, sent), key=state.ALERTS_HISTORY_TABLE, column_config={
+    sent = errors.call_or_stop(alerts.deliveries, target.url, tuple(e.id for e in history))
+    widgets.selectable_table(alerts.history_frame(history, sent), key=state.ALERTS_HISTORY_TABLE, column_config={
         "when": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm")})
     alerts.open_selected_event(state.ALERTS_HISTORY_TABLE, [e.id for e in history])

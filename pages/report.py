@@ -6,12 +6,11 @@ from datetime import date
 
 import streamlit as st
 
-from ui import alerts, cached, state
-from ui import components as ui
+from ui import alerts, cached, errors, state, widgets
 
-target = ui.call_or_stop(cached.store_target)
+target = errors.call_or_stop(cached.store_target)
 if target.demo:
-    ui.demo_banner()
+    widgets.demo_banner()
 st.title("Report")
 st.caption("The report `callqa report` e-mails to managers (callqa-report.timer sends the week's on Mondays).")
 
@@ -22,7 +21,7 @@ end = c2.date_input("Up to (not included)", value=date.today(), key=state.REPORT
 narrative = c3.toggle("With Haiku's narrative", key=state.REPORT_NARRATIVE, disabled=not cached.claude_configured(),
                       help="Sends the aggregates (never a phone number or call id) to Claude Haiku; needs "
                            "ANTHROPIC_API_KEY.")
-html, error = ui.call_or_stop(alerts.report_html, target.url, period, end, bool(narrative))
+html, error = errors.call_or_stop(alerts.report_html, target.url, period, end, bool(narrative))
 if error:
     st.warning(f"No narrative: {error}", icon=":material/info:")
 st.download_button("Download the HTML", html, file_name=f"callqa-report-{period}-{end:%Y-%m-%d}.html",

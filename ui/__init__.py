@@ -6,8 +6,9 @@
 - :mod:`ui.formatting`, :mod:`ui.dates` -- text for people, date pickers and periods;
 - :mod:`ui.charts`, :mod:`ui.widgets` -- chart builders; metric rows, call tables, downloads;
 - :mod:`ui.health` -- ``callqa doctor``'s checks in the sidebar and on the Settings page;
-- :mod:`ui.overview`, :mod:`ui.lookup`, :mod:`ui.deep_dive`, :mod:`ui.fleet`, :mod:`ui.chat` --
-  the helpers of the page of the same name in ``pages/``.
+- :mod:`ui.overview`, :mod:`ui.lookup`, :mod:`ui.deep_dive`, :mod:`ui.fleet`, :mod:`ui.chat`,
+  :mod:`ui.alerts` -- the helpers of the page of the same name in ``pages/`` (``ui.alerts`` also
+  serves the Report page and the Overview's alert badge).
 
 ``core`` never imports this package; no domain rule lives here (see ``docs/architecture.md``).
 """

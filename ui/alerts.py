@@ -1,10 +1,12 @@
-"""Glue of the Alerts and Report pages: cached reads of the alert tables, display frames, the
-Overview's badge. The rules are evaluated by ``callqa alerts check`` (after scans, in
-``callqa watch``, by the timer) or by the page's button; this module only reads."""
+"""Helpers of the Alerts and Report pages (:mod:`pages.alerts`, :mod:`pages.report`) and the
+Overview's alert badge: cached reads of the alert tables, display frames, the report as HTML.
+
+The rules are evaluated by ``callqa alerts check`` (after scans, in ``callqa watch``, by the
+timer); here only the page's button does (:func:`check_now`, the same service)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -12,7 +14,7 @@ import streamlit as st
 
 from core.alerts import AlertSettings, check_alerts
 from core.alerts.metrics import LAST_CHECK_WATERMARK
-from core.alerts.rules import format_value  # noqa: F401  (pages format values through this module)
+from core.alerts.rules import format_value, group_label  # noqa: F401  (pages use them through this module)
 from core.alerts.state import (
     AlertEvent,
     delivery_counts,
@@ -71,10 +73,6 @@ def firing_count(url: str) -> int:
     return sum(1 for s in data["states"].values() if s["state"] == "firing")
 
 
-def group_label(group_by: str, group: str) -> str:
-    return "all calls" if group_by == "fleet" else f"{group_by} {group}"
-
-
 def firing_frame(data: dict[str, Any]) -> tuple[pd.DataFrame, list[int | None]]:
     """Alerts firing now (rule, group, value, threshold, calls, since) and their event ids."""
     rules = {r.name: r for r in data["rules"]}
@@ -121,12 +119,10 @@ def event_calls(url: str, e: AlertEvent) -> pd.DataFrame | None:
     return cached.list_calls(url, order="most_findings", limit=500, **filters)
 
 
-def parse_utc(value: str | None):
+def parse_utc(value: str | None) -> datetime | None:
     """A stored ISO time (UTC) as local naive time, for ``fmt_age``; None stays None."""
     if not value:
         return None
-    from datetime import UTC, datetime
-
     return datetime.fromisoformat(value).replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
 
 
