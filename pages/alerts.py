@@ -24,12 +24,15 @@ if event_id:
     kind = "Fired" if e.kind == "firing" else "Resolved"
     (st.error if e.kind == "firing" else st.success)(f"**{kind}: {e.rule}** — {e.message}",
                                                      icon=":material/notifications_active:")
+    hours = (e.window_end - e.window_start).total_seconds() / 3600
     widgets.metrics_row([
-        widgets.Metric("Group", alerts.group_label(e.group_by, e.group_key)),
+        widgets.Metric(e.group_by.capitalize() if e.group_by != "fleet" else "Group",
+                       e.group_key if e.group_by != "fleet" else "all calls"),
         widgets.Metric("Value", alerts.format_value(alerts.rule_of(e), e.value), f"{e.metric} {e.op} "
                        f"{alerts.format_value(alerts.rule_of(e), e.threshold)} fires"),
         widgets.Metric("Calls counted", f"{e.calls:,}"),
-        widgets.Metric("Window", f"{e.window_start:%d %b %H:%M} – {e.window_end:%d %b %H:%M}", "Call time (local)"),
+        widgets.Metric("Window", f"{hours:g} h", f"Call time (local) {e.window_start:%d %b %H:%M} – "
+                       f"{e.window_end:%d %b %H:%M}"),
     ])
     calls = errors.call_or_stop(alerts.event_calls, target.url, e)
     if calls is None:
@@ -49,7 +52,8 @@ widgets.metrics_row([
     widgets.Metric("Rules", f"{len(data['rules'])}", "[[alerts.rules]] in callqa.toml, else the default rules"),
     widgets.Metric("Last check", formatting.fmt_age(alerts.parse_utc(data["last_check"])),
                    "callqa alerts check runs after every scan, in callqa watch and from callqa-alerts.timer"),
-    widgets.Metric("Outbox", f"{outbox['pending']} pending · {outbox['failed']} failed",
+    widgets.Metric("Outbox: waiting · failed", f"{outbox['pending']} · {outbox['failed']}",
+                   f"Messages waiting for their next attempt · given up after [alerts] retry_attempts. "
                    f"Channels: {', '.join(data['channels']) or 'none configured'}"),
 ])
 if st.button("Evaluate the rules now", icon=":material/refresh:", key=state.ALERTS_CHECK_BUTTON,

@@ -57,6 +57,7 @@ def test_alerts_page_lists_firing_rules_and_history(alert_store):
     at = _open(state.PAGE_ALERTS)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Firing now"] == "1" and metrics["Rules"] == "1" and metrics["Last check"] == "just now"
+    assert metrics["Outbox: waiting · failed"] == "0 · 0"  # no channel configured: nothing queued
     firing = at.dataframe(key=state.ALERTS_FIRING_TABLE).value
     assert list(firing["group"]) == ["carrier BADCO"] and list(firing["calls"]) == [6]
     assert list(firing["value"]) == ["one_way_rate = 100.0 %"]
@@ -67,6 +68,8 @@ def test_alerts_page_lists_firing_rules_and_history(alert_store):
 def test_an_alert_link_lists_the_calls_it_counted(alert_store):
     at = _open(state.PAGE_ALERTS, **{state.PARAM_EVENT: str(alert_store["event"].id)})
     assert any("Fired: carrier one-way audio" in e.value for e in at.error)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Carrier"] == "BADCO" and metrics["Calls counted"] == "6" and metrics["Window"] == "24 h"
     calls = at.dataframe(key=state.ALERTS_CALLS_TABLE).value
     assert sorted(calls["call_id"]) == sorted(alert_store["bad_calls"])
 
