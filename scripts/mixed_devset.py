@@ -45,6 +45,9 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.mixed_truth import talker_truth  # noqa: E402
+
 SR = 8000
 IMPAIRED = ("noisy", "low_volume", "clipping", "packet_loss", "echo", "one_way")
 CONDITIONS = ("clean", "clean", "noisy", "low_volume", "clipping", "packet_loss", "one_way_caller",
@@ -172,19 +175,8 @@ def noise(n: int, rng: np.random.Generator, level_db: float, kind: str = "pink")
 
 # --- truth --------------------------------------------------------------------------------------------
 def utterance_truth(x: np.ndarray, offset_s: float) -> list[tuple[float, float]]:
-    """20 ms frames within 35 dB of the utterance's peak frame, pauses < 250 ms bridged."""
-    hop = int(0.02 * SR)
-    frames = x[: len(x) // hop * hop].reshape(-1, hop)
-    e = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    on = e >= e.max() - 35
-    out: list[list[float]] = []
-    for i in np.flatnonzero(on):
-        s, t = offset_s + i * 0.02, offset_s + (i + 1) * 0.02
-        if out and s - out[-1][1] < 0.25:
-            out[-1][1] = t
-        else:
-            out.append([s, t])
-    return [(a, b) for a, b in out]
+    """The corpus labels' definition of speech (:func:`tests.support.mixed_truth.talker_truth`)."""
+    return talker_truth(x, offset_s, SR)
 
 
 def merge(intervals: list[tuple[float, float]], bridge: float = 0.25) -> list[list[float]]:

@@ -289,18 +289,11 @@ def anchored_two_means(emb: np.ndarray, agent: np.ndarray, voiceprint: np.ndarra
 
 
 def unanswered_pattern(segments: Sequence[Interval], duration_s: float, cfg: AnalysisConfig) -> bool:
-    """One voice repeating short phrases into long silences (nobody answers)."""
-    if len(segments) < cfg.mixed_one_way_min_bursts:
-        return False
-    runs: list[list[float]] = []
-    for s in segments:
-        if runs and s.start_s - runs[-1][1] < cfg.mixed_one_way_join_gap_s:
-            runs[-1][1] = s.end_s
-        else:
-            runs.append([s.start_s, s.end_s])
-    after = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)] + [duration_s - runs[-1][1]]
-    long_gaps = sum(g >= cfg.mixed_one_way_min_gap_s for g in after)
-    return long_gaps >= 2 and max(e - s for s, e in runs) <= cfg.mixed_one_way_max_run_s
+    """One voice repeating short phrases into long silences (nobody answers): the pattern of the
+    mixed one-way rule (:func:`core.audio.findings.unanswered_runs`)."""
+    from core.audio.findings import unanswered_runs
+
+    return unanswered_runs(segments, duration_s, cfg) is not None
 
 
 def _clamp(x: float) -> float:

@@ -73,29 +73,43 @@ def one_way_between_legs(tracks: Mapping[str, TrackMeasurements], cfg: AnalysisC
     return found
 
 
-def one_way_in_mix(track: MixedSpeech, cfg: AnalysisConfig, *, layout: str) -> list[Finding]:
-    """In a mix: one talker repeating short phrases into long silences (nobody answers).
+def unanswered_runs(segments: Sequence[Interval], duration_s: float, cfg: AnalysisConfig
+                    ) -> tuple[list[list[float]], list[float]] | None:
+    """The unanswered-talker pattern of a mix: speech runs (bursts joined across gaps shorter than
+    ``mixed_one_way_join_gap_s``) and the long gaps after them, or None when the mix does not
+    show it.
 
-    Speech bursts joined across gaps shorter than ``mixed_one_way_join_gap_s`` form runs. A
-    conversation yields long runs; an unanswered talker yields only short runs, each followed by a
-    long gap (the last one by the end of the recording). In a ViciDial conference recording the agent's own audio is always captured by the
-    bridge, so the side that is missing is the caller's.
+    A conversation yields long runs; an unanswered talker yields only short runs (at most
+    ``mixed_one_way_max_run_s``), at least two of them followed by a gap of
+    ``mixed_one_way_min_gap_s`` (the last one by the end of the recording: the caller hung up).
     """
-    segs = track.segments
-    if len(segs) < cfg.mixed_one_way_min_bursts:
-        return []
+    if len(segments) < cfg.mixed_one_way_min_bursts:
+        return None
     runs: list[list[float]] = []
-    for s in segs:
+    for s in segments:
         if runs and s.start_s - runs[-1][1] < cfg.mixed_one_way_join_gap_s:
             runs[-1][1] = s.end_s
         else:
             runs.append([s.start_s, s.end_s])
-    # gaps after each run, the last one up to the end of the recording (the caller hung up)
-    after = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)] + [track.duration_s - runs[-1][1]]
+    after = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)] + [duration_s - runs[-1][1]]
     long_gaps = [g for g in after if g >= cfg.mixed_one_way_min_gap_s]
-    longest_run = max(e - s for s, e in runs)
-    if len(long_gaps) < 2 or longest_run > cfg.mixed_one_way_max_run_s:
+    if len(long_gaps) < 2 or max(e - s for s, e in runs) > cfg.mixed_one_way_max_run_s:
+        return None
+    return runs, long_gaps
+
+
+def one_way_in_mix(track: MixedSpeech, cfg: AnalysisConfig, *, layout: str) -> list[Finding]:
+    """In a mix: one talker repeating short phrases into long silences (:func:`unanswered_runs`).
+
+    In a ViciDial conference recording the agent's own audio is always captured by the bridge,
+    so the side that is missing is the caller's.
+    """
+    segs = track.segments
+    pattern_found = unanswered_runs(segs, track.duration_s, cfg)
+    if pattern_found is None:
         return []
+    runs, long_gaps = pattern_found
+    longest_run = max(e - s for s, e in runs)
     pattern = (f"one voice repeats short phrases into silence ({len(segs)} bursts, longest exchange "
                f"{longest_run:.1f} s, {len(long_gaps)} unanswered gaps of {min(long_gaps):.0f}-{max(long_gaps):.0f} s)")
     if layout == "conference":  # the bridge always captures the agent: the caller is missing
@@ -153,16 +167,17 @@ def dead_air(speech: Sequence[Sequence[Interval]], duration_s: float, cfg: Analy
     return found
 
 
-def clipping(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
-    """Samples at the encoding's full scale in runs (flat tops), above ``clip_min_ratio``."""
+def clipping(leg: str, m: TrackMeasurements, cfg: AnalysisConfig, *, min_ratio: float | None = None,
+             where: str | None = None) -> list[Finding]:
+    """Samples at the encoding's full scale in runs (flat tops), above ``clip_min_ratio`` (or
+    ``min_ratio``; ``where`` says what the rail is, for a side of a mix)."""
     st = m.stats
-    if st.clip_ratio < cfg.clip_min_ratio or st.clipped_samples < cfg.clip_min_run:
+    if st.clip_ratio < (cfg.clip_min_ratio if min_ratio is None else min_ratio) or st.clipped_samples < cfg.clip_min_run:
         return []
     severity = "critical" if st.clip_ratio >= 0.01 else "warning"
-    return [Finding(
-        "clipping", leg, 0.0, m.duration_s, severity,
-        f"{st.clipped_samples} samples ({st.clip_ratio:.2%}) at full scale, peak {st.peak_db:.1f} dBFS",
-    )]
+    detail = where or f"at full scale, peak {st.peak_db:.1f} dBFS"
+    return [Finding("clipping", leg, 0.0, m.duration_s, severity,
+                    f"{st.clipped_samples} samples ({st.clip_ratio:.2%}) {detail}")]
 
 
 def low_volume(leg: str, m: TrackMeasurements, cfg: AnalysisConfig) -> list[Finding]:
@@ -313,15 +328,9 @@ def detect_findings(
 
 # --- the two sides of a mixed recording ----------------------------------------------------------------
 def _mix_clipping(side: str, m: TrackMeasurements, cfg: AnalysisConfig, gain_db: float) -> list[Finding]:
-    st = m.stats
-    if st.clip_ratio < cfg.mix_clip_min_ratio or st.clipped_samples < cfg.clip_min_run:
-        return []
-    severity = "critical" if st.clip_ratio >= 0.01 else "warning"
-    return [Finding(
-        "clipping", side, 0.0, m.duration_s, severity,
-        f"{st.clipped_samples} samples ({st.clip_ratio:.2%}) of the {side}'s speech reach the leg's full scale in the "
-        f"mix ({gain_db:.0f} dBFS): the {side}'s audio was clipped before mixing",
-    )]
+    return clipping(side, m, cfg, min_ratio=cfg.mix_clip_min_ratio,
+                    where=f"of the {side}'s speech reach the leg's full scale in the mix ({gain_db:.0f} dBFS): "
+                          f"the {side}'s audio was clipped before mixing")
 
 
 def _mix_noisy(sides: Mapping[str, TrackMeasurements], present: Sequence[str], cfg: AnalysisConfig,

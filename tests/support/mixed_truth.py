@@ -14,6 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
+
+def talker_truth(x: np.ndarray, offset_s: float, rate: int) -> list[tuple[float, float]]:
+    """Where one placed utterance counts as speech, as the corpus labels define it: 20 ms frames
+    within 35 dB of the utterance's peak frame, pauses shorter than 250 ms bridged."""
+    hop = int(0.02 * rate)
+    frames = x[: len(x) // hop * hop].reshape(-1, hop).astype(np.float64)
+    e = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    out: list[list[float]] = []
+    for i in np.flatnonzero(e >= e.max() - 35):
+        s, t = offset_s + i * 0.02, offset_s + (i + 1) * 0.02
+        if out and s - out[-1][1] < 0.25:
+            out[-1][1] = t
+        else:
+            out.append([s, t])
+    return [(a, b) for a, b in out]
+
+
 IMPAIRS = ("noisy", "low_volume", "clipping", "packet_loss", "echo", "one_way")
 REQUIRED = {"noisy": "noisy", "low_volume": "low_volume", "clipping": "clipping", "packet_loss": "packet_loss",
             "one_way": "one_way_audio", "talk_imbalance": "talk_imbalance"}

@@ -17,6 +17,8 @@ import numpy as np
 import soxr
 from scipy import signal
 
+from tests.support.mixed_truth import talker_truth
+
 RATE = 8000
 AGENT_VOICE = "en-us+m3"
 CALLER_VOICE = "en-us+f2"
@@ -71,18 +73,8 @@ def say(text: str, voice: str, *, level_db: float = -20.0) -> np.ndarray:
 
 
 def truth_of(x: np.ndarray, offset_s: float) -> list[tuple[float, float]]:
-    """20 ms frames within 35 dB of the sentence's peak frame, pauses under 250 ms bridged."""
-    hop = int(0.02 * RATE)
-    frames = x[: len(x) // hop * hop].reshape(-1, hop).astype(np.float64)
-    e = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-    out: list[list[float]] = []
-    for i in np.flatnonzero(e >= e.max() - 35):
-        s, t = offset_s + i * 0.02, offset_s + (i + 1) * 0.02
-        if out and s - out[-1][1] < 0.25:
-            out[-1][1] = t
-        else:
-            out.append([s, t])
-    return [(a, b) for a, b in out]
+    """The corpus labels' definition of speech (:func:`tests.support.mixed_truth.talker_truth`)."""
+    return talker_truth(x, offset_s, RATE)
 
 
 @dataclass
