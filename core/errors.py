@@ -195,6 +195,12 @@ class AuthenticationError(CallQAError):
     http_status = 401
 
 
+class AccessDeniedError(CallQAError):
+    """The signed-in user (or API key) lacks the role an action needs, or no one is signed in."""
+
+    http_status = 403
+
+
 class PathNotAllowedError(UnsafeLocationError):
     """A recording path given to the API lies outside ``[api] allowed_roots``."""
 

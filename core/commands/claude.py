@@ -36,6 +36,13 @@ def _services(ctx: click.Context) -> Iterator:
         services.close()
 
 
+def _trail(services):
+    """The audit trail of this command: the local operator (``cli:<user>``)."""
+    from core.audit import AuditTrail, cli_identity
+
+    return AuditTrail(services.store, cli_identity(), "cli")
+
+
 def _cost(value: float) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:.2f}"
 
@@ -84,7 +91,7 @@ def summarize_cmd(ctx: click.Context, call_id: str | None, since: datetime | Non
             from core.llm.summary import summarize_call
 
             result = summarize_call(call_id, client=s.client(), settings=s.claude, calls=s.calls, repo=s.repo,
-                                    force=force)
+                                    force=force, policy=s.policy, audit=_trail(s))
             echo_json(result.as_dict()) if as_json else _print_summary(result.as_dict())
         elif resume:
             _resume(s, as_json)
@@ -101,9 +108,11 @@ def _one_by_one(s, since: datetime, until: datetime | None, limit: int, *, force
 
     ids = s.calls.call_ids_between(since=since, until=until, limit=limit)
     results, failures, total = [], [], 0.0
+    trail = _trail(s)
     for cid in ids:
         try:
-            result = summarize_call(cid, client=s.client(), settings=s.claude, calls=s.calls, repo=s.repo, force=force)
+            result = summarize_call(cid, client=s.client(), settings=s.claude, calls=s.calls, repo=s.repo, force=force,
+                                    policy=s.policy, audit=trail)
         except (BudgetExceededError, LLMTransientError) as exc:
             failures.append({"call_id": cid, "error": str(exc)})
             break  # the next calls would fail the same way
@@ -128,7 +137,10 @@ def _batch(s, since: datetime, until: datetime | None, limit: int, *, force: boo
     from core.llm.batch import submit_batch, wait_and_collect
 
     ids = s.calls.call_ids_between(since=since, until=until, limit=limit)
-    sub = submit_batch(ids, client=s.client(), settings=s.claude, calls=s.calls, repo=s.repo, force=force)
+    sub = submit_batch(ids, client=s.client(), settings=s.claude, calls=s.calls, repo=s.repo, force=force,
+                       policy=s.policy)
+    if sub.batch_id:
+        _trail(s).record("summary", target=f"batch {sub.batch_id}", detail=f"{len(sub.submitted)} calls sent")
     out = {"submission": sub.as_dict(), "outcome": None}
     if not as_json:
         click.echo(f"{len(sub.submitted)} calls submitted in batch {sub.batch_id or '-'} "
@@ -188,7 +200,7 @@ def investigate_cmd(ctx: click.Context, call_id: str, as_json: bool) -> None:
 
     with _services(ctx) as s:
         result = investigate_call(call_id, client=s.client(), settings=s.claude, calls=s.calls, context=s.context,
-                                  repo=s.repo)
+                                  repo=s.repo, policy=s.policy, audit=_trail(s))
     data = result.as_dict()
     if as_json:
         echo_json(data)
@@ -221,20 +233,23 @@ def ask_cmd(ctx: click.Context, question: str, as_json: bool) -> None:
     from core.llm.chat import (
         Conversation,
         Notice,
+        RevealingStream,
         TextDelta,
         ToolCallFinished,
         ToolCallStarted,
         TurnFinished,
         ask,
+        shown_text,
     )
-    from core.llm.tools import ToolBox
 
     with _services(ctx) as s:
-        toolbox = ToolBox(calls=s.calls, runners=s.runners)
+        toolbox = s.toolbox(sql=True, audit=_trail(s))  # the local operator is trusted (admin)
         tools, final = [], None
-        for event in ask(Conversation(), question, client=s.client(), settings=s.claude, toolbox=toolbox, repo=s.repo):
+        conversation = Conversation()
+        stream = RevealingStream(conversation)
+        for event in ask(conversation, question, client=s.client(), settings=s.claude, toolbox=toolbox, repo=s.repo):
             if isinstance(event, TextDelta) and not as_json:
-                click.echo(event.text, nl=False)
+                click.echo(stream.push(event.text), nl=False)
             elif isinstance(event, ToolCallStarted) and not as_json:
                 shown = event.sql or ", ".join(f"{k}={v}" for k, v in event.input.items())
                 click.echo(f"\n[tool] {event.name}: {' '.join(shown.split())}", err=True)
@@ -253,11 +268,11 @@ def ask_cmd(ctx: click.Context, question: str, as_json: bool) -> None:
     if final is None:
         return
     if as_json:
-        echo_json({"answer": final.text, "tools": tools, "call_ids": list(final.call_ids), "rounds": final.rounds,
+        echo_json({"answer": shown_text(final.text, conversation), "tools": tools, "call_ids": list(final.call_ids), "rounds": final.rounds,
                    "input_tokens": final.usage.total_input_tokens, "output_tokens": final.usage.output_tokens,
                    "cost_usd": final.cost_usd})
     else:
-        click.echo("")
+        click.echo(stream.flush())
         click.echo(f"({final.rounds} rounds, {final.usage.total_input_tokens} in / {final.usage.output_tokens} out "
                    f"tokens, {_cost(final.cost_usd)})", err=True)
 

@@ -134,6 +134,29 @@ class FetchCache:
             total -= size
 
 
+    def expire(self, *, before_s: float, dry_run: bool = False) -> tuple[int, int]:
+        """Delete entries last used before ``before_s`` (epoch seconds); ``dry_run`` only counts.
+
+        Returns
+        -------
+        tuple of (int, int)
+            Entries and bytes removed (or that would be).
+        """
+        count = size = 0
+        for meta in self.root.glob(f"*/*/{META}"):
+            folder = meta.parent
+            try:
+                if meta.stat().st_mtime >= before_s:
+                    continue
+                bytes_ = sum(p.stat().st_size for p in folder.iterdir())
+            except OSError:
+                continue
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+            count, size = count + 1, size + bytes_
+        return count, size
+
+
 def place(source: Path, dest: Path) -> Path:
     """Put a copy of ``source`` at ``dest`` (a hard link when possible), replacing ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -120,9 +120,13 @@ class StoreCallReader:
             raise StoreError(f"reading the store {self.store.display_url} failed: {type(exc).__name__}") from None
 
     def get_call(self, call_id: str) -> StoredCall:
+        """The stored call named by its id or by its opaque reference (``ref-...``)."""
+        from core.privacy.refs import is_ref
+
         c = self._calls
-        stmt = select(c.c.analysis_json, c.c.cache_key, c.c.source_kind, c.c.source_ref, c.c.metadata_json,
-                      *[c.c[name] for name in _META_COLUMNS]).where(c.c.call_id == call_id)
+        key = c.c.ref if is_ref(call_id) else c.c.call_id
+        stmt = select(c.c.call_id, c.c.ref, c.c.analysis_json, c.c.cache_key, c.c.source_kind, c.c.source_ref,
+                      c.c.metadata_json, *[c.c[name] for name in _META_COLUMNS]).where(key == call_id)
         try:
             with self.store.engine.connect() as conn:
                 row = conn.execute(stmt).mappings().first()
@@ -139,8 +143,19 @@ class StoreCallReader:
                 extra = {}
         for key, value in extra.items():
             metadata.setdefault(str(key), json_value(value))
-        return StoredCall(call_id=call_id, analysis=json.loads(row["analysis_json"]), analysis_key=row["cache_key"],
-                          metadata=metadata, recording_id=_recording_id(row["source_kind"], row["source_ref"], extra))
+        return StoredCall(call_id=row["call_id"], analysis=json.loads(row["analysis_json"]),
+                          analysis_key=row["cache_key"], metadata=metadata, ref=row["ref"] or "",
+                          recording_id=_recording_id(row["source_kind"], row["source_ref"], extra))
+
+    def refs_for(self, call_ids: list[str]) -> dict[str, str]:
+        """``{call_id: ref}`` of the stored calls among ``call_ids`` (500 per query)."""
+        c = self._calls
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(str(i) for i in call_ids))
+        for start in range(0, len(ids), 500):
+            stmt = select(c.c.call_id, c.c.ref).where(c.c.call_id.in_(ids[start:start + 500]), c.c.ref.is_not(None))
+            out.update({r["call_id"]: r["ref"] for r in self._rows(stmt)})
+        return out
 
     def search_calls(self, query: CallQuery) -> list[dict[str, Any]]:
         c = self._calls
@@ -291,7 +306,20 @@ class LLMServices:
     context: ViciDialContextReader | None
     runners: tuple[Any, ...]
     store: Any = None
+    policy: Any = None  # core.privacy.redact.Policy: what personal data Claude may read
     _client: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            from core.privacy.redact import STRICT
+
+            self.policy = STRICT
+
+    def toolbox(self, *, sql: bool, audit: Any = None):
+        """The chat's tools: the call tools, plus the SQL tools when ``sql`` (the admin role)."""
+        from core.llm.tools import ToolBox
+
+        return ToolBox(calls=self.calls, runners=self.runners if sql else (), policy=self.policy, audit=audit)
 
     def client(self):
         """The SDK client (built on first use); raises :class:`~core.errors.LLMNotConfiguredError`."""
@@ -328,10 +356,12 @@ def build_services(settings: Settings, *, store_url: str, claude: ClaudeSettings
     vicidial : ViciDialSettings, optional
         Default: read from ``settings``; when not configured there is no ViciDial context or SQL.
     """
+    from core.privacy.settings import PrivacySettings
     from core.store import open_store
     from core.vicidial import ViciDialSettings
 
     claude = claude or ClaudeSettings.from_settings(settings)
+    policy = PrivacySettings.from_settings(settings).policy
     vicidial = vicidial if vicidial is not None else ViciDialSettings.from_settings(settings)
     store = open_store(store_url)
     limits = sql_limits(claude)
@@ -341,4 +371,4 @@ def build_services(settings: Settings, *, store_url: str, claude: ClaudeSettings
         context = ViciDialContextReader(vicidial)
         runners.append(ViciDialSqlRunner(vicidial, tables=claude.vicidial_tables, limits=limits))
     return LLMServices(claude=claude, repo=StoreSummaryRepository(store), calls=StoreCallReader(store),
-                       context=context, runners=tuple(runners), store=store)
+                       context=context, runners=tuple(runners), store=store, policy=policy)

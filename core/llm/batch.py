@@ -7,7 +7,8 @@ The flow is resumable at every step:
    once (``llm_batches``, status ``in_progress``).
 2. :func:`poll_batch` asks the API for the batch's status and records it.
 3. :func:`collect_batch` reads the results (JSONL, unordered) and joins them on ``custom_id``,
-   which is ``<call_id>_<first 12 characters of the analysis key>``: a result whose call was
+   which is ``<call reference>_<first 12 characters of the analysis key>`` (the opaque reference,
+   never the call id, which holds the customer's number): a result whose call was
    re-analysed meanwhile is dropped as stale instead of being stored under the wrong analysis.
    Each summary is validated, stored and its usage recorded; a summary already stored is
    skipped, so collecting again after a crash neither duplicates rows nor double-counts cost.
@@ -29,6 +30,7 @@ from core.llm.client import TokenUsage, api_call, cost_usd, ensure_budget, estim
 from core.llm.ports import CallReader, StoredCall, SummaryRepository
 from core.llm.settings import ClaudeSettings
 from core.llm.summary import PROMPT_VERSION, build_summary_params, make_record, params_chars, parse_summary
+from core.privacy.redact import STRICT, Policy
 
 USAGE_KIND = "summary-batch"
 MAX_REQUESTS = 100_000  # per batch (claude-api.md section 5)
@@ -75,19 +77,22 @@ class BatchOutcome:
 
 
 def custom_id_for(call: StoredCall) -> str | None:
-    """``<call_id>_<analysis key prefix>``, or None when the call id cannot be a custom_id."""
-    value = f"{call.call_id}_{call.analysis_key[:KEY_PREFIX_CHARS]}"
+    """``<call reference>_<analysis key prefix>``, or None when the call has no reference."""
+    if not call.ref:
+        return None
+    value = f"{call.ref}_{call.analysis_key[:KEY_PREFIX_CHARS]}"
     return value if _CUSTOM_ID.match(value) else None
 
 
 def split_custom_id(custom_id: str) -> tuple[str, str]:
-    """``(call_id, analysis key prefix)`` of a custom_id made by :func:`custom_id_for`."""
+    """``(call reference, analysis key prefix)`` of a custom_id made by :func:`custom_id_for`."""
     call_id, _, prefix = custom_id.rpartition("_")
     return call_id, prefix
 
 
 def submit_batch(call_ids: Iterable[str], *, client: Any, settings: ClaudeSettings, calls: CallReader,
-                 repo: SummaryRepository, force: bool = False, day: date | None = None) -> BatchSubmission:
+                 repo: SummaryRepository, force: bool = False, day: date | None = None,
+                 policy: Policy = STRICT) -> BatchSubmission:
     """Submit one Message Batch summarising every call of ``call_ids`` not summarised yet.
 
     Parameters
@@ -100,6 +105,8 @@ def submit_batch(call_ids: Iterable[str], *, client: Any, settings: ClaudeSettin
         Also resubmit calls whose summary is stored.
     day : date, optional
         Budget day (default today, UTC).
+    policy : Policy
+        What personal data may be sent (default none).
 
     Returns
     -------
@@ -129,9 +136,9 @@ def submit_batch(call_ids: Iterable[str], *, client: Any, settings: ClaudeSettin
             continue
         custom_id = custom_id_for(call)
         if custom_id is None:
-            skipped.append((call_id, "call id cannot be a batch custom_id: run `callqa summarize CALL_ID`"))
+            skipped.append((call_id, "the call has no reference yet: run `callqa migrate`"))
             continue
-        params = build_summary_params(call, settings=settings)
+        params = build_summary_params(call, settings=settings, policy=policy, calls=calls)
         if not force and repo.get_summary(call.call_id, analysis_key=call.analysis_key, model=params["model"],
                                           prompt_version=PROMPT_VERSION):
             done.append(call_id)
@@ -181,20 +188,23 @@ def collect_batch(batch_id: str, *, client: Any, settings: ClaudeSettings, calls
     with api_call(settings):
         lines = list(client.messages.batches.results(batch_id))
     for line in lines:
-        call_id, prefix = split_custom_id(line.custom_id)
+        ref, prefix = split_custom_id(line.custom_id)
         result = line.result
+        try:
+            call = calls.get_call(ref)
+        except CallNotFoundError:
+            call = None
         if result.type != "succeeded":
-            failed.append((call_id or line.custom_id, _result_reason(result)))
+            failed.append((call.call_id if call else ref or line.custom_id, _result_reason(result)))
             continue
         message = result.message
         usage = TokenUsage.of(message.usage)
         model = message.model if any(m == message.model for m, _ in settings.prices) else settings.summary_model
-        try:
-            call = calls.get_call(call_id)
-        except CallNotFoundError:
-            failed.append((call_id, "no longer in the store"))
+        if call is None:
+            failed.append((ref, "no longer in the store"))
             billed += usage
             continue
+        call_id = call.call_id
         if not call.analysis_key.startswith(prefix):
             stale.append(call_id)
             billed += usage

@@ -284,6 +284,19 @@ def validate_select(sql: str, *, allowed_tables: Iterable[str], dialect: str, ma
     return CheckedSql(sql=text, tables=tuple(sorted(tables)))
 
 
+def sql_tokens(sql: str, dialect: str) -> list[tuple[str, str]]:
+    """``(kind, text)`` of every token of ``sql`` as the validator reads it (comments dropped):
+    kinds ``word`` (upper-case), ``qident`` (lower-case, unquoted), ``string``, ``number``, ``op``.
+
+    Raises
+    ------
+    QueryRefusedError
+        What :func:`validate_select` refuses while tokenizing.
+    """
+    _check_characters(sql)
+    return [(t.kind, t.text) for t in _tokenize(sql, dialect)]
+
+
 def _is_op(tok: _Token | None, text: str) -> bool:
     return tok is not None and tok.kind == "op" and tok.text == text
 

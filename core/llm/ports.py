@@ -29,6 +29,10 @@ class StoredCall:
         ``carrier``, ``hangup_cause``, ``server_ip``, ``lead_id``, ``uniqueid``...), JSON-ready.
     recording_id : int or None
         ``recording_log.recording_id`` when the call came from ViciDial.
+    ref : str
+        The opaque reference Claude sees instead of ``call_id`` (``calls.ref``,
+        :mod:`core.privacy.refs`); empty when unknown (the id is then sent with its number
+        removed).
     """
 
     call_id: str
@@ -36,6 +40,7 @@ class StoredCall:
     analysis_key: str
     metadata: dict[str, Any] = field(default_factory=dict)
     recording_id: int | None = None
+    ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,11 @@ class CallReader(Protocol):
     """Read side of the result store."""
 
     def get_call(self, call_id: str) -> StoredCall:
-        """The stored call; raises :class:`~core.errors.CallNotFoundError`."""
+        """The stored call by its id or its opaque reference; raises :class:`~core.errors.CallNotFoundError`."""
+        ...
+
+    def refs_for(self, call_ids: list[str]) -> dict[str, str]:
+        """``{call_id: ref}`` of the stored calls among ``call_ids`` (others are absent)."""
         ...
 
     def search_calls(self, query: CallQuery) -> list[dict[str, Any]]: ...

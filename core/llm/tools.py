@@ -5,6 +5,11 @@ Every tool is read-only. Results go back to the model as one delimited JSON data
 characters removed and sizes capped; failures are returned with ``is_error`` and a one-line
 reason so the model can correct its call. Only the tool names defined here can run: text in a
 tool result can never start a tool, whatever it says.
+
+What the model reads is redacted (:mod:`core.privacy.redact`): call ids become opaque
+references (``get_call`` accepts them), personal columns are withheld (the SQL tools refuse to
+name them) and phone numbers, emails and addresses are removed from texts. The UI still gets
+the unredacted rows (:attr:`ToolOutcome.rows`), for people whose role may see them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 
 from core.errors import CallQAError, ParameterError
 from core.llm.ports import CallQuery, CallReader, SqlRunner
-from core.llm.summary import compact_analysis, data_block
+from core.llm.summary import call_facts, data_block
+from core.privacy.redact import STRICT, Policy, Redactor, check_sql_columns
 from core.results import FINDING_CODES
 
 PREVIEW_ROWS = 5
@@ -46,6 +52,8 @@ class ToolOutcome:
     call_ids : tuple of str
         Call ids in the result (the chat links them to the deep dive).
     error : str or None
+    refs : dict of str to str
+        ``call_id -> reference`` of the calls the model saw, to reveal the references in its answer.
     """
 
     name: str
@@ -58,6 +66,7 @@ class ToolOutcome:
     truncated: str | None = None
     call_ids: tuple[str, ...] = field(default=())
     error: str | None = None
+    refs: dict[str, str] = field(default_factory=dict)
 
     @property
     def preview(self) -> tuple[dict[str, Any], ...]:
@@ -84,8 +93,9 @@ def _text(value: Any, name: str, *, limit: int = 100) -> str | None:
     return text
 
 
-def _table_doc(tables: Sequence[str], runner_name: str) -> str:
-    """``table(col, col, ...)`` lines for the store's allow-listed tables (from the schema)."""
+def _table_doc(tables: Sequence[str], runner_name: str, hidden: frozenset[str] = frozenset()) -> str:
+    """``table(col, col, ...)`` lines for the store's allow-listed tables (from the schema), without
+    the ``hidden`` (withheld) columns."""
     if runner_name != "store":
         return ", ".join(tables)
     try:
@@ -96,7 +106,8 @@ def _table_doc(tables: Sequence[str], runner_name: str) -> str:
     for name in tables:
         table = metadata.tables.get(name)
         if table is not None:
-            lines.append(f"{name}({', '.join(c.name for c in table.columns if c.name != 'analysis_json')})")
+            shown = [c.name for c in table.columns if c.name != "analysis_json" and c.name not in hidden]
+            lines.append(f"{name}({', '.join(shown)})")
     return "; ".join(lines)
 
 
@@ -109,12 +120,28 @@ class ToolBox:
         Search, one call's analysis, fleet statistics.
     runners : sequence of SqlRunner
         Guarded SQL; a runner named ``store`` enables ``query_store``, ``vicidial`` enables
-        ``query_vicidial``.
+        ``query_vicidial`` (give none to a role without the SQL tool).
+    policy : Policy
+        What personal data the model may read (``[privacy] send_to_claude``; default none).
+    audit : AuditTrail, optional
+        Records every SQL statement the model runs (``chat.sql``).
     """
 
-    def __init__(self, *, calls: CallReader, runners: Sequence[SqlRunner] = ()) -> None:
+    def __init__(self, *, calls: CallReader, runners: Sequence[SqlRunner] = (), policy: Policy = STRICT,
+                 audit: Any = None) -> None:
         self.calls = calls
         self.runners = {r.name: r for r in runners}
+        self.policy = policy
+        self.audit = audit
+
+    def _hidden_columns(self) -> frozenset[str]:
+        from core.privacy.redact import JSON_COLUMNS
+
+        return self.policy.withheld_columns | (JSON_COLUMNS if not self.policy.phone_numbers else frozenset())
+
+    def redactor(self) -> Redactor:
+        """A fresh :class:`~core.privacy.redact.Redactor` over this toolbox's calls."""
+        return Redactor(policy=self.policy, lookup=getattr(self.calls, "refs_for", None))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -126,7 +153,8 @@ class ToolBox:
             {
                 "name": "search_calls",
                 "description": "Find analysed calls by time, agent, campaign, carrier, finding or quality. "
-                               "Returns one row per call with its worst severity, finding codes and minimum MOS.",
+                               "Returns one row per call with its worst severity, finding codes and minimum MOS. "
+                               "Calls are named by opaque references (ref-...) in call_id.",
                 "input_schema": {
                     "type": "object",
                     "properties": {
@@ -146,10 +174,10 @@ class ToolBox:
             {
                 "name": "get_call",
                 "description": "One call's stored analysis (per-leg levels, speech, silence, SNR, MOS, findings) "
-                               "and its ViciDial metadata.",
+                               "and its ViciDial metadata, by its reference (ref-...).",
                 "input_schema": {
                     "type": "object",
-                    "properties": {"call_id": {"type": "string"}},
+                    "properties": {"call_id": {"type": "string", "description": "The call's reference, ref-..."}},
                     "required": ["call_id"],
                     "additionalProperties": False,
                 },
@@ -180,9 +208,11 @@ class ToolBox:
                 "name": tool,
                 "description": (
                     f"Run one read-only SELECT (or WITH ... SELECT) on {where}, {runner.dialect} dialect. "
-                    f"Allowed tables: {_table_doc(runner.tables, runner_name)}. No writes, no system tables, "
+                    f"Allowed tables: {_table_doc(runner.tables, runner_name, self._hidden_columns())}. No writes, no system tables, "
                     "no schema-qualified names; at most a limited number of rows is returned, so aggregate "
-                    "in SQL and use LIMIT."),
+                    "in SQL and use LIMIT. Personal data is withheld: columns holding phone numbers, names, "
+                    "addresses, emails or recording file names cannot be selected, and call_id values come "
+                    "back as opaque references (name one call with calls.ref = 'ref-...', joining on call_id)."),
                 "input_schema": {
                     "type": "object",
                     "properties": {"sql": {"type": "string", "description": "One SELECT/WITH statement."}},
@@ -216,8 +246,8 @@ class ToolBox:
             raise ParameterError(f"unknown tool {str(name)[:40]!r}")
         except CallQAError as exc:
             message = str(exc)
-            return ToolOutcome(name=name, input=args, content=f"Tool error: {message}", is_error=True,
-                               sql=args.get("sql") if name in _SQL_TOOLS else None, error=message)
+            return ToolOutcome(name=name, input=args, content=f"Tool error: {self.redactor().text(message)}",
+                               is_error=True, sql=args.get("sql") if name in _SQL_TOOLS else None, error=message)
 
     # --- tools -------------------------------------------------------------------------------
     def _wrap(self, name: str, payload: dict[str, Any]) -> str:
@@ -226,12 +256,13 @@ class ToolBox:
 
     def _rows_outcome(self, name: str, args: dict[str, Any], rows: list[dict[str, Any]], *,
                       sql: str | None = None, truncated: str | None = None) -> ToolOutcome:
-        payload: dict[str, Any] = {"row_count": len(rows), "rows": rows}
+        redactor = self.redactor()
+        payload: dict[str, Any] = {"row_count": len(rows), "rows": redactor.rows(rows)}
         if truncated:
             payload["truncated"] = truncated
         ids = tuple(dict.fromkeys(str(r["call_id"]) for r in rows if r.get("call_id")))
         return ToolOutcome(name=name, input=args, content=self._wrap(name, payload), rows=tuple(rows),
-                           row_count=len(rows), sql=sql, truncated=truncated, call_ids=ids)
+                           row_count=len(rows), sql=sql, truncated=truncated, call_ids=ids, refs=dict(redactor.refs))
 
     def _search(self, args: dict[str, Any]) -> ToolOutcome:
         limit = args.get("limit", 20)
@@ -257,10 +288,17 @@ class ToolBox:
         if not call_id:
             raise ParameterError("call_id is required")
         call = self.calls.get_call(call_id)
-        payload = {"call_id": call.call_id, "analysis": compact_analysis(call.analysis), "vicidial": call.metadata}
+        redactor = self.redactor()
+        if call.ref:
+            redactor.refs[call.call_id] = call.ref
+        withheld = self.policy.withheld_columns
+        metadata = {k: v for k, v in call.metadata.items() if k not in withheld}
+        facts = call_facts(call, redactor)
+        payload = {"call_id": redactor.ref(call.call_id), "analysis": facts["analysis"],
+                   "vicidial": redactor.value(None, metadata)}
         return ToolOutcome(name="get_call", input=args, content=self._wrap("get_call", payload),
                            rows=({"call_id": call.call_id, "findings": len(call.analysis.get("findings") or [])},),
-                           row_count=1, call_ids=(call.call_id,))
+                           row_count=1, call_ids=(call.call_id,), refs=dict(redactor.refs))
 
     def _fleet(self, args: dict[str, Any]) -> ToolOutcome:
         group_by = _text(args.get("group_by"), "group_by")
@@ -274,5 +312,11 @@ class ToolBox:
         sql = args.get("sql")
         if not isinstance(sql, str) or not sql.strip():
             raise ParameterError("sql is required")
-        result = self.runners[_SQL_TOOLS[name]].run(sql)
+        from core.llm.guardrails import sql_tokens
+
+        runner = self.runners[_SQL_TOOLS[name]]
+        if self.audit is not None:  # recorded before it runs, refused or not
+            self.audit.record("chat.sql", target=runner.name, detail=sql)
+        check_sql_columns(sql_tokens(sql, runner.dialect), self.policy)
+        result = runner.run(sql)
         return self._rows_outcome(name, args, list(result.rows), sql=result.sql, truncated=result.truncated)

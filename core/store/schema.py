@@ -96,6 +96,8 @@ calls = Table(
     Column("quality_model", String(64), nullable=True),
     Column("analyzed_at", DateTime, nullable=False),
     Column("fetched_at", DateTime, nullable=True),  # remote recordings: when the bytes were fetched
+    # the opaque reference Claude sees instead of the call id (random, set once, core.privacy.refs)
+    Column("ref", String(32), nullable=True),
     # last: a large value, so the columns before it stay in the row's first page on SQLite
     Column("analysis_json", Text, nullable=False),
     Index(None, "call_time"),
@@ -109,6 +111,7 @@ calls = Table(
     Index(None, "analyzed_at"),
     Index(None, "lead_id"),
     Index(None, "uniqueid"),
+    Index(None, "ref", unique=True),
     # covers the fleet aggregates (core.store.queries) so they never read the wide rows
     Index("ix_calls_fleet", *FLEET_COLUMNS),
 )
@@ -392,6 +395,73 @@ alert_deliveries = Table(
     Column("sent_at", DateTime, nullable=True),
     Index(None, "status", "next_attempt_at"),
     Index(None, "event_id"),
+)
+
+# --- access, audit, retention (core.access, core.audit, core.retention) --------------------------
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer | analyst | admin
+    Column("password_hash", String(255), nullable=False),  # scrypt (core.access.passwords)
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("last_login_at", DateTime, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's token, never the token
+    Column("user_name", String(100), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),  # absolute end ([access] session_hours)
+    Column("last_seen_at", DateTime, nullable=False),  # idle end: last_seen_at + [access] idle_minutes
+    Column("remote", String(64), nullable=True),
+    Index(None, "user_name"),
+    Index(None, "expires_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(200), nullable=False),  # user, api:<key name>, cli:<os user>, anonymous
+    Column("role", String(16), nullable=True),
+    Column("source", String(16), nullable=False),  # dashboard | api | cli
+    Column("action", String(64), nullable=False),  # audio.play, summary, chat.sql, user.add ...
+    Column("target", String(255), nullable=True),  # a call id, a user, a setting
+    Column("detail", Text, nullable=True),
+    Column("remote", String(64), nullable=True),
+    Column("prev_hash", String(64), nullable=False),  # hash chain: each entry seals the one before
+    Column("hash", String(64), nullable=False),
+    Index(None, "at"),
+    Index(None, "actor", "at"),
+    Index(None, "action", "at"),
+)
+
+chat_log = Table(
+    "chat_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("question", Text, nullable=False),  # as sent to Claude (redacted)
+    Column("answer", Text, nullable=False),  # as Claude wrote it (opaque call references)
+    Column("tools_json", Text, nullable=True),  # the tools it ran, SQL included
+    Column("cost_usd", Float, nullable=False),
+    Index(None, "at"),
+)
+
+purged_calls = Table(
+    "purged_calls",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # keyed hash of the call id: the id itself is gone
+    Column("call_date", Date, nullable=True),
+    Column("purged_at", DateTime, nullable=False),
+    Index(None, "purged_at"),
 )
 
 #: Child tables of a call's analysis, deleted and rewritten when the analysis is replaced.

@@ -303,7 +303,9 @@ class ResultStore:
             if row["call_time"] is None:
                 row["call_time"] = datetime.now().replace(microsecond=0)
             if previous is None:
-                conn.execute(insert(calls).values(row))
+                from core.privacy.refs import new_ref
+
+                conn.execute(insert(calls).values({**row, "ref": new_ref()}))
             else:
                 conn.execute(update(calls).where(calls.c.call_id == call_id).values(row))
             for table, rows in _child_rows(doc).items():

@@ -31,12 +31,16 @@ DAY = date(2026, 11, 7)
 SINCE = datetime(2026, 11, 7)
 
 
-def _results(custom_id: str, params: dict):
-    """Batch outcomes: the clean call errors, the others succeed."""
-    call_id, _ = split_custom_id(custom_id)
-    if call_id == CALL_CLEAN:
-        return ErrorReply(500, "overloaded_error", "overloaded")
-    return json_reply(valid_summary(severity="major"), input_tokens=1000, output_tokens=100)
+def _results_failing(failing_ref: str):
+    """Batch outcomes: the call with reference ``failing_ref`` errors, the others succeed."""
+
+    def outcome(custom_id: str, params: dict):
+        ref, _ = split_custom_id(custom_id)
+        if ref == failing_ref:
+            return ErrorReply(500, "overloaded_error", "overloaded")
+        return json_reply(valid_summary(severity="major"), input_tokens=1000, output_tokens=100)
+
+    return outcome
 
 
 def test_batch_submit_crash_resume_collect(tmp_path: Path) -> None:
@@ -46,7 +50,7 @@ def test_batch_submit_crash_resume_collect(tmp_path: Path) -> None:
         settings = stub_claude_settings(stub)
         client = make_client(settings, strict_validation=True)
         repo, calls = StoreSummaryRepository(store), StoreCallReader(store)
-        stub.batch_handler = _results
+        stub.batch_handler = _results_failing(calls.get_call(CALL_CLEAN).ref)
         # one call is already summarised synchronously: it is not resubmitted
         stub.script(json_reply(valid_summary()))
         summarize_call(CALL_THIRD, client=client, settings=settings, calls=calls, repo=repo, day=DAY)
@@ -60,6 +64,9 @@ def test_batch_submit_crash_resume_collect(tmp_path: Path) -> None:
         (create,) = [r for r in stub.requests if r.path == "/v1/messages/batches"]
         requests = create.body["requests"]
         assert {r["custom_id"] for r in requests} == {custom_id_for(calls.get_call(c)) for c in sub.submitted}
+        sent = json.dumps(create.body)
+        assert all(r["custom_id"].startswith("ref-") for r in requests)
+        assert CALL_NOISY not in sent and CALL_CLEAN not in sent and CALL_NOISY[-10:] not in sent  # no phone sent
         assert all(r["params"]["model"] == "claude-haiku-5-5" and "output_config" in r["params"] for r in requests)
 
         # the process "crashes" here; the call is re-analysed meanwhile (its summary would be stale)

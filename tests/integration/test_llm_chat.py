@@ -145,7 +145,8 @@ def test_injected_rows_reach_the_model_only_as_data(env) -> None:
     assert "untrusted data" in content
     assert content.count("<tool_result>") == 1 and content.count("</tool_result>") == 1
     payload = json.loads(content.split("<tool_result>\n", 1)[1].rsplit("\n</tool_result>", 1)[0])
-    assert payload["vicidial"]["full_name"] == INJECTION
+    assert payload["vicidial"]["sip_hangup_reason"] == INJECTION
+    assert "full_name" not in payload["vicidial"] and payload["call_id"].startswith("ref-")
     assert len(stub.message_requests()) == 2  # the injected "DELETE" ran nothing
 
 

@@ -68,7 +68,8 @@ def test_summary_round_trip_is_validated_stored_and_reused(stub, store) -> None:
     user = body["messages"][0]["content"]
     assert user.count("<call_data>") == 1 and user.count("</call_data>") == 1  # the injected tag is escaped
     data = json.loads(user.split("<call_data>\n", 1)[1].split("\n</call_data>", 1)[0])
-    assert data["vicidial"]["full_name"] == INJECTION  # present, but only as data
+    assert data["vicidial"]["sip_hangup_reason"] == INJECTION  # present, but only as data
+    assert "full_name" not in data["vicidial"] and "phone_number" not in data["vicidial"]  # personal data withheld
     assert data["analysis"]["findings"][0]["code"] == "packet_loss"
     assert "/rec/" not in user  # file paths are not sent
 

@@ -242,7 +242,7 @@ class _SqlOnlyRunner:
 
 def test_injected_text_in_rows_is_wrapped_as_data(db: Path) -> None:
     toolbox = ToolBox(calls=None, runners=[_SqlOnlyRunner(db)])  # type: ignore[arg-type]  # no CallReader needed
-    outcome = toolbox.dispatch("query_store", {"sql": "SELECT call_id, comments FROM calls WHERE call_id = 'inj-1'"})
+    outcome = toolbox.dispatch("query_store", {"sql": "SELECT call_id, comments FROM calls WHERE agent = '6012'"})
     assert not outcome.is_error and outcome.row_count == 1
     assert outcome.content.count("</tool_result>") == 1  # the row's fake closing tag is escaped
     assert outcome.content.rstrip().endswith("</tool_result>")
@@ -277,7 +277,7 @@ def test_injection_in_rows_does_not_change_which_tools_run(db: Path) -> None:
     with AnthropicStub() as stub:
         settings = stub_claude_settings(stub)
         stub.script(
-            tool_reply(("query_store", {"sql": "SELECT call_id, comments FROM calls WHERE call_id = 'inj-1'"})),
+            tool_reply(("query_store", {"sql": "SELECT call_id, comments FROM calls WHERE agent = '6012'"})),
             text_reply("Call inj-1 has a comment; nothing else to report."),
         )
         events = list(ask(Conversation(), "What does call inj-1's comment say?", client=make_client(settings),
@@ -285,8 +285,8 @@ def test_injection_in_rows_does_not_change_which_tools_run(db: Path) -> None:
         bodies = [r.body for r in stub.message_requests()]
     started = [e for e in events if isinstance(e, ToolCallStarted)]
     assert [(e.name, e.sql) for e in started] == [
-        ("query_store", "SELECT call_id, comments FROM calls WHERE call_id = 'inj-1'")]
-    assert runner.ran == ["SELECT call_id, comments FROM calls WHERE call_id = 'inj-1'"]
+        ("query_store", "SELECT call_id, comments FROM calls WHERE agent = '6012'")]
+    assert runner.ran == ["SELECT call_id, comments FROM calls WHERE agent = '6012'"]
     assert len(bodies) == 2
     result_block = bodies[1]["messages"][-1]["content"][0]
     assert result_block["type"] == "tool_result" and "DELETE FROM calls" in result_block["content"]

@@ -1,0 +1,127 @@
+"""Masking for people and files that need to tell calls apart but not read numbers.
+
+Viewers, CSV exports of roles without ``see_personal`` and log lines get phone numbers with only
+their last digits visible (``••••••••30``); a call id keeps its date and time
+(``20261107-081637_••••••••30``), enough to find the call again with an analyst. Names in name
+columns are dropped. Unlike :mod:`core.privacy.redact` (what Claude gets), masking keeps the
+shape so a row still reads naturally.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from core.privacy.redact import CALL_ID_RE, EMAIL_RE, PERSONAL_COLUMNS, PHONE_RE
+
+DOT = "•"
+_DIGIT = re.compile(r"\d")
+#: Columns shown to a viewer only masked (phone numbers, call ids, recording names).
+MASKED_COLUMNS = PERSONAL_COLUMNS["phone_numbers"] | frozenset({"call_id"})
+#: Columns a viewer never sees (names, addresses, emails).
+HIDDEN_COLUMNS = PERSONAL_COLUMNS["names"] | PERSONAL_COLUMNS["addresses"] | PERSONAL_COLUMNS["emails"]
+
+
+def mask_phone(value: Any, *, visible: int = 2) -> Any:
+    """``3125551212`` as ``••••••••12``: every digit but the last ``visible`` replaced.
+
+    Non-text values (None, numbers) are masked as their text; None stays None.
+    """
+    if value is None:
+        return None
+    text = str(value)
+    digits = len(_DIGIT.findall(text))
+    keep_from = digits - visible
+    seen = 0
+    out = []
+    for ch in text:
+        if ch.isdigit():
+            out.append(ch if seen >= keep_from else DOT)
+            seen += 1
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_call_id(call_id: Any, *, visible: int = 2) -> Any:
+    """A call id with its phone part masked: ``20261107-081637_2496561430`` -> ``20261107-081637_••••••••30``.
+
+    Ids of other shapes have their phone-like digit runs masked.
+    """
+    if call_id is None:
+        return None
+    return mask_text(str(call_id), visible=visible)
+
+
+def mask_text(text: str, *, visible: int = 2) -> str:
+    """``text`` with the number part of call ids, phone numbers and emails masked."""
+    if not text:
+        return text
+
+    def call(m: re.Match[str]) -> str:
+        head, _, number = m.group(1).partition("_")
+        return f"{head}_{mask_phone(number, visible=visible)}"
+
+    text = CALL_ID_RE.sub(call, text)
+    text = PHONE_RE.sub(lambda m: mask_phone(m.group(0), visible=visible), text)
+    return EMAIL_RE.sub(lambda m: DOT * 3 + "@" + m.group(0).rsplit("@", 1)[1], text)
+
+
+def mask_record(row: dict[str, Any], *, visible: int = 2) -> dict[str, Any]:
+    """One row (``column -> value``) as a viewer may see it: names gone, numbers masked."""
+    out = {}
+    for key, value in row.items():
+        name = str(key).lower()
+        if name in HIDDEN_COLUMNS:
+            continue
+        if name in MASKED_COLUMNS or isinstance(value, str):
+            value = mask_text(str(value), visible=visible) if value is not None else None
+        out[key] = value
+    return out
+
+
+def mask_frame(frame, *, visible: int = 2):
+    """A pandas DataFrame as :func:`mask_record` masks rows (a copy; text columns masked,
+    name/address/email columns dropped)."""
+    out = frame.drop(columns=[c for c in frame.columns if str(c).lower() in HIDDEN_COLUMNS])
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(lambda v: mask_text(v, visible=visible) if isinstance(v, str) else v)
+    return out
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks phone numbers and call ids in every record it sees.
+
+    The message is formatted first (``msg % args``), so numbers passed as arguments are masked
+    too; exception text is left to the handler.
+    """
+
+    def __init__(self, *, visible: int = 2) -> None:
+        super().__init__()
+        self.visible = visible
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        masked = mask_text(message, visible=self.visible)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install_log_masking(loggers: Iterable[str] = ("", "uvicorn.access", "uvicorn.error", "celery"),
+                        *, visible: int = 2) -> MaskingFilter:
+    """Attach one :class:`MaskingFilter` to the handlers of ``loggers`` (the root logger by
+    default) and to the loggers themselves, idempotently; return it."""
+    shared = MaskingFilter(visible=visible)
+    for name in loggers:
+        logger = logging.getLogger(name)
+        for target in (logger, *logger.handlers):
+            if not any(isinstance(f, MaskingFilter) for f in target.filters):
+                target.addFilter(shared)
+    return shared
