@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "core.commands.demo",
     "core.commands.voices",
     "core.commands.alerts",
+    "core.commands.access",
 )
 
 
@@ -63,8 +64,23 @@ def _register_all() -> None:
 _register_all()
 
 
+def _mask_logs() -> None:
+    """Phone numbers in log lines keep only their last digits (``[privacy] mask_logs``)."""
+    from core.config import load_settings
+    from core.privacy.mask import install_log_masking
+    from core.privacy.settings import PrivacySettings
+
+    try:
+        privacy = PrivacySettings.from_settings(load_settings())
+    except CallQAError:  # a bad file is reported by the command itself; mask with the defaults
+        privacy = PrivacySettings()
+    if privacy.mask_logs:
+        install_log_masking(visible=privacy.visible_digits)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; maps core errors to one line and an exit status."""
+    _mask_logs()
     try:
         rv = cli.main(args=argv, prog_name="callqa", standalone_mode=False)
     except CallQAError as exc:

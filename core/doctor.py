@@ -19,7 +19,9 @@ The checks, in order:
 - ``api_key``: ``CALLQA_API_KEY`` is set and long enough;
 - ``secrets_file``: the secrets file (``--secrets-file``, ``$CALLQA_SECRETS_FILE``, default
   ``/etc/callqa/secrets.env``) is mode 600 (readable by its owner only);
-- ``claude``: an Anthropic key is configured (the AI features are optional).
+- ``claude``: an Anthropic key is configured (the AI features are optional);
+- ``access``: how people sign in to the dashboard (open mode is a warning), and that
+  ``[access]``, ``[privacy]`` and ``[retention]`` are valid.
 
 Nothing here prints a secret: keys and passwords are reported as set or not set.
 
@@ -338,6 +340,33 @@ def check_claude(settings: Settings) -> Outcome:
                   f"${claude.daily_budget_usd:g}; watch callqa_llm_cost_usd_total)")
 
 
+def check_access(settings: Settings, store_url: str | None = None) -> Outcome:
+    from core.access.identity import access_mode
+    from core.access.settings import AccessSettings
+    from core.privacy.settings import PrivacySettings
+    from core.retention import RetentionSettings
+    from core.store.store import open_store
+
+    access = AccessSettings.from_settings(settings)
+    privacy = PrivacySettings.from_settings(settings)
+    RetentionSettings.from_settings(settings)
+    try:  # read-only: the doctor creates no store (the store check reports why it cannot open)
+        store = open_store(settings.store_url(store_url), read_only=True)
+    except CallQAError:
+        store = None
+    try:
+        mode = access_mode(access, store)
+    finally:
+        if store is not None:
+            store.close()
+    sent = ", ".join(privacy.send_to_claude) or "no personal data"
+    if mode == "open":
+        return WARN, (f"no sign-in: everyone who reaches the dashboard is {access.open_role} (add accounts with "
+                      f"`callqa users add` or set [access] proxy_header); Claude gets {sent}")
+    source = f"proxy header {access.proxy_header}" if mode == "proxy" else "built-in accounts"
+    return PASS, f"sign-in by {source}; Claude gets {sent}"
+
+
 # --- the report ----------------------------------------------------------------------------------
 #: Every check in report order: name -> its title for people.
 TITLES = {
@@ -345,6 +374,7 @@ TITLES = {
     "vad": "Voice activity detector", "speakers": "Speaker model (mixed recordings)", "data_dir": "Data folder", "store": "Result store",
     "temp_space": "Temporary space", "vicidial": "ViciDial", "recordings": "Recording access",
     "api_key": "HTTP API key", "secrets_file": "Secrets file", "claude": "Claude API key",
+    "access": "Sign-in and privacy",
 }
 
 
@@ -399,6 +429,7 @@ def run_doctor(settings: Settings, *, store_url: str | None = None,
         "api_key": lambda: check_api_key(settings),
         "secrets_file": lambda: check_secrets_file(secrets_file_path(secrets_file)),
         "claude": lambda: check_claude(settings),
+        "access": lambda: check_access(settings, store_url),
     }
     wanted = list(TITLES) if only is None else [name for name in TITLES if name in set(only)]
     return DoctorReport(tuple(_run(name, checks[name]) for name in wanted))

@@ -113,14 +113,23 @@ def request_identity(settings: AccessSettings, store, *, headers: Mapping[str, s
     return session_identity(store, session_token, settings=settings, remote=remote)
 
 
-def api_key_identity(settings: AccessSettings, presented: str | None, *, remote: str | None = None) -> Identity | None:
-    """The identity of an ``X-API-Key``: ``api:main`` (``CALLQA_API_KEY``) or ``api:<name>``
-    (``[access.api_keys]``), or None when it matches none (every key is compared, in constant time)."""
+def api_key_identity(keys: list[tuple[str, str, str]], presented: str | None, *,
+                     remote: str | None = None) -> Identity | None:
+    """The identity of an ``X-API-Key``: ``api:<name>`` with the key's role, or None.
+
+    Parameters
+    ----------
+    keys : list of (name, role, key)
+        The configured keys (``core.api.security.api_keys``); every one is compared, in
+        constant time, so the time taken does not tell which prefix matched.
+    presented : str or None
+    remote : str or None
+    """
     if not presented:
         return None
     given = presented.encode("utf-8", "replace")
     found = None
-    for name, role, key in settings.api_key_entries():
+    for name, role, key in keys:
         if hmac.compare_digest(given, key.encode("utf-8")) and found is None:
             found = Identity(name=f"api:{name}", role=role, source="api_key", remote=remote)
     return found

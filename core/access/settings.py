@@ -172,14 +172,9 @@ class AccessSettings:
             ip = ip.ipv4_mapped
         return any(ip in ipaddress.ip_network(net, strict=False) for net in self.trusted_proxies)
 
-    def api_key_entries(self) -> list[tuple[str, str, str]]:
-        """``(name, role, key)`` of every usable API key: ``main`` (``CALLQA_API_KEY``, role
-        ``api_key_role``) when set, then each ``[access.api_keys]`` name whose
-        ``CALLQA_API_KEY_<NAME>`` is set."""
+    def named_api_keys(self) -> list[tuple[str, str, str]]:
+        """``(name, role, key)`` of each ``[access.api_keys]`` name whose ``CALLQA_API_KEY_<NAME>`` is set."""
         out = []
-        main = os.environ.get("CALLQA_API_KEY", "").strip()
-        if main:
-            out.append(("main", self.api_key_role, main))
         for name, role in self.api_keys:
             key = os.environ.get(API_KEY_ENV_PREFIX + name.upper(), "").strip()
             if key:

@@ -57,13 +57,14 @@ from core.api.schemas import (
     ReadyCheck,
     ReadyResponse,
 )
+from core.access.identity import api_key_identity
+from core.access.roles import Identity, require
 from core.api.security import (
     API_KEY_HEADER,
     api_key_scheme,
+    api_keys,
     check_path,
     install_access_log_redactor,
-    key_matches,
-    require_api_key,
     secret_query_parameters,
 )
 from core.config import Settings
@@ -88,6 +89,7 @@ _STATUS_TYPES = {400: "bad_request", 401: "authentication", 403: "forbidden", 40
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in (
         (401, "Missing or wrong X-API-Key."),
+        (403, "The key's role does not allow this endpoint."),
         (413, "Request body larger than [api] max_body_bytes."),
         (422, "Malformed JSON or invalid fields."),
         (503, "Server busy (queue full or wait too long; see Retry-After), or a dependency is unavailable."),
@@ -218,6 +220,13 @@ class ApiState:
     limiter: WorkLimiter | None = None
     route_paths: frozenset[str] = frozenset()
     closers: list[Callable[[], None]] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] = field(default_factory=list, repr=False)  # (name, role, key)
+
+    def trail(self, who: Identity):
+        """The audit trail of a request by ``who``."""
+        from core.audit import AuditTrail
+
+        return AuditTrail(self.store, who, "api")
 
     def quality_for(self, wanted: bool | None) -> Any:
         """The model to score with: None when quality is off for this request."""
@@ -255,8 +264,10 @@ def _build_state(settings: Settings, config: ApiSettings, store_url: str | None)
 
     # alert rule values and states, as the last check stored them (deploy/prometheus/callqa-alerts.yml)
     metrics.registry.register(AlertCollector(AlertSettings.from_settings(settings), store))
+    from core.access.settings import AccessSettings
+
     state = ApiState(settings=settings, config=config, store_url=url, store=store, roots=config.roots(settings),
-                     metrics=metrics)
+                     metrics=metrics, keys=api_keys(config, AccessSettings.from_settings(settings)))
     state.closers.append(store.close)
     try:
         from core.audio.vad import get_vad
@@ -289,8 +300,10 @@ class Guard:
     """ASGI middleware in front of every route.
 
     0. A query string carrying a key-like parameter is refused (400), whatever the path.
-    1. Requests other than ``/health``, ``/metrics`` (and the docs when enabled) need the API
-       key; without it the answer is 401 before the body is read.
+    1. Requests other than ``/health``, ``/metrics`` (and the docs when enabled) need an API
+       key; without one the answer is 401 before the body is read. The key's identity (its
+       name and role) goes to ``request.state.identity`` for the endpoints' role checks; with
+       no key configured (loopback only) every request is the local admin.
     2. The body is read up to ``max_body_bytes`` (refused early from ``Content-Length``) and
        replayed to the app, so nothing parses an oversized body.
     3. Every answered request is counted by route template and status.
@@ -338,12 +351,17 @@ class Guard:
             await error_response(400, "bad_request", f"send the API key in the {API_KEY_HEADER} header; "
                                  "credentials in the URL are refused")(scope, receive, send)
             return
-        if path not in self.public and config.api_key:
-            presented = _header(scope, b"x-api-key")
-            if not key_matches(presented, config.api_key):
-                await error_response(401, "authentication", f"missing or wrong {API_KEY_HEADER} header")(
-                    scope, receive, send)
-                return
+        remote = (scope.get("client") or (None,))[0]
+        if path not in self.public:
+            if self.state.keys:
+                who = api_key_identity(self.state.keys, _header(scope, b"x-api-key"), remote=remote)
+                if who is None:
+                    await error_response(401, "authentication", f"missing or wrong {API_KEY_HEADER} header")(
+                        scope, receive, send)
+                    return
+            else:
+                who = Identity(name="local", role="admin", source="open", remote=remote)
+            scope.setdefault("state", {})["identity"] = who
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
@@ -474,14 +492,14 @@ def _llm(state: ApiState, kind: str):
         raise
 
 
-def ai_analyze_blocking(state: ApiState, request: AiAnalyzeRequest) -> dict[str, Any]:
+def ai_analyze_blocking(state: ApiState, request: AiAnalyzeRequest, who: Identity) -> dict[str, Any]:
     from core.llm.summary import summarize_call
 
     llm, client = _llm(state, "summary")
     doc, cached = analyze_blocking(state, request)
     try:
         result = summarize_call(doc["call_id"], client=client, settings=llm.claude, calls=llm.calls, repo=llm.repo,
-                                force=request.force)
+                                force=request.force, policy=llm.policy, audit=state.trail(who))
     except CallQAError:
         state.metrics.record_llm("summary", result="error")
         raise
@@ -490,13 +508,13 @@ def ai_analyze_blocking(state: ApiState, request: AiAnalyzeRequest) -> dict[str,
     return {"analysis": doc, "analysis_cached": cached, "summary": result.as_dict()}
 
 
-def investigate_blocking(state: ApiState, call_id: str) -> dict[str, Any]:
+def investigate_blocking(state: ApiState, call_id: str, who: Identity) -> dict[str, Any]:
     from core.llm.investigate import investigate_call
 
     llm, client = _llm(state, "investigate")
     try:
         result = investigate_call(call_id, client=client, settings=llm.claude, calls=llm.calls, context=llm.context,
-                                  repo=llm.repo)
+                                  repo=llm.repo, policy=llm.policy, audit=state.trail(who))
     except CallQAError:
         state.metrics.record_llm("investigate", result="error")
         raise
@@ -505,17 +523,17 @@ def investigate_blocking(state: ApiState, call_id: str) -> dict[str, Any]:
     return result.as_dict()
 
 
-def ask_blocking(state: ApiState, question: str) -> dict[str, Any]:
-    from core.llm.chat import Conversation, Notice, ToolCallFinished, TurnFinished, ask
-    from core.llm.tools import ToolBox
+def ask_blocking(state: ApiState, question: str, who: Identity) -> dict[str, Any]:
+    from core.llm.chat import Conversation, Notice, ToolCallFinished, TurnFinished, ask, shown_text
 
     llm, client = _llm(state, "chat")
     tools: list[dict[str, Any]] = []
     notices: list[str] = []
     final = None
+    conversation = Conversation()
+    toolbox = llm.toolbox(sql=who.can("sql_tool"), audit=state.trail(who))
     try:
-        for event in ask(Conversation(), question, client=client, settings=llm.claude,
-                         toolbox=ToolBox(calls=llm.calls, runners=llm.runners), repo=llm.repo):
+        for event in ask(conversation, question, client=client, settings=llm.claude, toolbox=toolbox, repo=llm.repo):
             if isinstance(event, ToolCallFinished):
                 o = event.outcome
                 tools.append({"name": o.name, "input": o.input, "sql": o.sql, "is_error": o.is_error,
@@ -530,7 +548,8 @@ def ask_blocking(state: ApiState, question: str) -> dict[str, Any]:
     assert final is not None  # ask() always ends with TurnFinished unless it raised
     state.metrics.record_llm("chat", result="ok", cost_usd=final.cost_usd,
                              input_tokens=final.usage.total_input_tokens, output_tokens=final.usage.output_tokens)
-    return {"answer": final.text, "tools": tools, "call_ids": list(final.call_ids), "notices": notices,
+    return {"answer": shown_text(final.text, conversation), "tools": tools, "call_ids": list(final.call_ids),
+            "notices": notices,
             "rounds": final.rounds, "input_tokens": final.usage.total_input_tokens,
             "output_tokens": final.usage.output_tokens, "cost_usd": final.cost_usd}
 
@@ -613,7 +632,8 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("callqa API ready: store %s, quality %s, auth %s, %d work slots, queue %d",
                  state.store.display_url, "on" if state.quality_model is not None else "off",
-                 "on" if config.auth_enabled else "OFF (loopback only)", config.max_concurrency, config.max_queue)
+                 f"{len(state.keys)} key(s)" if state.keys else "OFF (loopback only)", config.max_concurrency,
+                 config.max_queue)
         try:
             yield
         finally:
@@ -652,7 +672,7 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
         return Response(content=body, media_type=content_type)
 
     def authorize(request: Request, key: str | None = Security(api_key_scheme)) -> None:
-        require_api_key(request, key)
+        """The Guard checked the key; this only declares the header in the OpenAPI schema."""
 
     router = APIRouter(dependencies=[Security(authorize)], responses={401: _ERRORS[401]})
 
@@ -668,30 +688,39 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
 
     @router.post("/analyze", response_model=AnalysisDoc, tags=["analysis"], responses=_ANALYSIS_ERRORS,
                  summary="Analyse one call (or return its stored analysis): the `callqa analyze --json` object.")
-    async def analyze(body: AnalyzeRequest) -> SafeJSONResponse:
+    async def analyze(body: AnalyzeRequest, request: Request) -> SafeJSONResponse:
+        require(_who(request), "analyze", action="analysing calls")
         doc, cached = await limiter.run(analyze_blocking, state, body)
         return SafeJSONResponse(doc, headers={"X-Callqa-Cache": "hit" if cached else "miss"})
 
     @router.post("/ai-analyze", response_model=AiAnalyzeResponse, tags=["analysis"], responses=_ANALYSIS_ERRORS,
                  summary="Analyse one call and add the Claude (Haiku) executive summary (stored and reused).")
-    async def ai_analyze(body: AiAnalyzeRequest) -> SafeJSONResponse:
-        return SafeJSONResponse(await limiter.run(ai_analyze_blocking, state, body))
+    async def ai_analyze(body: AiAnalyzeRequest, request: Request) -> SafeJSONResponse:
+        who = _who(request)
+        require(who, "analyze", action="analysing calls")
+        require(who, "use_ai", action="AI summaries")
+        return SafeJSONResponse(await limiter.run(ai_analyze_blocking, state, body, who))
 
     @router.post("/investigate", response_model=InvestigationDoc, tags=["analysis"], responses=_ANALYSIS_ERRORS,
                  summary="Root-cause narrative of a stored call from its analysis and the related ViciDial rows.")
-    async def investigate(body: InvestigateRequest) -> SafeJSONResponse:
-        return SafeJSONResponse(await limiter.run(investigate_blocking, state, body.call_id))
+    async def investigate(body: InvestigateRequest, request: Request) -> SafeJSONResponse:
+        who = _who(request)
+        require(who, "use_ai", action="investigations")
+        return SafeJSONResponse(await limiter.run(investigate_blocking, state, body.call_id, who))
 
     @router.post("/ask", response_model=AskResponse, tags=["analysis"], responses=_ANALYSIS_ERRORS,
                  summary="Ask the analyst chat one question (tools over the store and ViciDial, read-only SQL).")
-    async def ask_endpoint(body: AskRequest) -> SafeJSONResponse:
-        return SafeJSONResponse(await limiter.run(ask_blocking, state, body.question))
+    async def ask_endpoint(body: AskRequest, request: Request) -> SafeJSONResponse:
+        who = _who(request)
+        require(who, "use_ai", action="the analyst chat")
+        return SafeJSONResponse(await limiter.run(ask_blocking, state, body.question, who))
 
     @router.get("/calls", response_model=CallsResponse, tags=["calls"],
                 responses={400: _ANALYSIS_ERRORS[400], 422: _ERRORS[422], 502: _ANALYSIS_ERRORS[502]},
                 summary="Stored calls (source=store, like `callqa calls`) or ViciDial recordings "
                         "(source=vicidial, like `callqa lookup`), filtered.")
     def calls(
+        request: Request,
         source: Annotated[Literal["store", "vicidial"], Query(description="Where to search.")] = "store",
         since: Annotated[datetime | None, Query(description="Call time from (inclusive, server-local).")] = None,
         until: Annotated[datetime | None, Query(description="Call time before (exclusive).")] = None,
@@ -725,6 +754,10 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
         wrong = [k for k, v in (store_only if source == "vicidial" else vici_only).items() if v is not None]
         if wrong:
             raise ParameterError(f"{', '.join(wrong)} cannot be used with source={source}")
+        who = _who(request)
+        require(who, "view_calls", action="listing calls")
+        if source == "vicidial":
+            require(who, "lookup_sources", action="searching ViciDial")
         if source == "vicidial":
             from core.vicidial import LookupFilters, search_recordings, to_records
 
@@ -732,18 +765,33 @@ def create_app(settings: Settings, *, store_url: str | None = None) -> FastAPI:
                                    ingroup=ingroup, lead_id=lead_id, uniqueid=uniqueid, recording_id=recording_id,
                                    status=status, direction=direction)
             rows = to_records(search_recordings(state.settings, lookup, limit=limit))
-            return {"source": source, "count": len(rows), "total": None, "calls": rows}
+            return {"source": source, "count": len(rows), "total": None, "calls": _shown(who, rows)}
         from core.store.queries import count_calls, list_calls
 
         filters: dict[str, Any] = {
             "since": since, "until": until, "agent": agent, "campaign": campaign, "server": server, "carrier": carrier,
             "layout": layout, "finding": finding, "min_mos": min_mos, "max_mos": max_mos, "text": text}
         rows = call_records(list_calls(state.store, order=order, limit=limit, offset=offset, **filters))
-        return {"source": source, "count": len(rows), "total": count_calls(state.store, **filters), "calls": rows}
+        return {"source": source, "count": len(rows), "total": count_calls(state.store, **filters),
+                "calls": _shown(who, rows)}
 
     app.include_router(router)
     state.route_paths = frozenset(r.path for r in (*app.routes, *router.routes) if hasattr(r, "path"))
     return app
+
+
+def _who(request: Request) -> Identity:
+    """The identity the Guard attached to the request."""
+    return request.state.identity
+
+
+def _shown(who: Identity, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as ``who`` may see them: unchanged with ``see_personal``, else numbers masked, names dropped."""
+    if who.can("see_personal"):
+        return rows
+    from core.privacy.mask import mask_record
+
+    return [mask_record(r) for r in rows]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -1,9 +1,12 @@
 """Who may call the API and what a request may make it read.
 
-- **API key.** Every endpoint except ``/health`` and ``/metrics`` (and the docs, unless
-  ``[api] docs = false``) needs the header ``X-API-Key`` equal to ``CALLQA_API_KEY`` (or
-  ``[api] api_key``). The comparison is constant-time (:func:`hmac.compare_digest`); a missing
-  or wrong key is 401 with the same message either way, and the key is never logged or echoed.
+- **API keys and their roles.** Every endpoint except ``/health`` and ``/metrics`` (and the
+  docs, unless ``[api] docs = false``) needs the header ``X-API-Key`` equal to one of the keys
+  (:func:`api_keys`): ``CALLQA_API_KEY`` (or ``[api] api_key``) with the role ``[access]
+  api_key_role`` (admin), and each ``[access.api_keys] <name> = "<role>"`` whose key is in
+  ``CALLQA_API_KEY_<NAME>``. The comparison is constant-time (:func:`hmac.compare_digest`); a
+  missing or wrong key is 401 with the same message either way, and keys are never logged or
+  echoed. An endpoint the key's role lacks answers 403 (:func:`core.access.roles.require`).
 - **No key configured.** Then the API has no authentication at all, which is only acceptable
   when nothing but local processes can reach it: :func:`check_bind` makes ``callqa serve``
   refuse any address other than loopback (``127.0.0.1``, ``::1``, ``localhost``). Behind nginx
@@ -23,7 +26,6 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import re
@@ -31,17 +33,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from fastapi import Request
 from fastapi.security import APIKeyHeader
 
-from core.errors import AuthenticationError, ConfigError, PathNotAllowedError, UnsafeLocationError
+from core.errors import ConfigError, PathNotAllowedError, UnsafeLocationError
 
 API_KEY_HEADER = "X-API-Key"
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 #: Declares the header in the OpenAPI schema (the "Authorize" button of /docs); checked below.
 api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                              description="The key from CALLQA_API_KEY ([api] api_key).")
+                              description="CALLQA_API_KEY ([api] api_key), or a named key CALLQA_API_KEY_<NAME>.")
 
 
 #: Query parameters that look like credentials (compared lower-case, ``-`` read as ``_``).
@@ -129,18 +130,31 @@ def check_bind(host: str, *, auth_enabled: bool) -> None:
         )
 
 
-def key_matches(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a presented key with the configured one."""
-    if not given:
-        return False
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+def api_keys(config, access) -> list[tuple[str, str, str]]:
+    """``(name, role, key)`` of every configured API key.
 
+    Parameters
+    ----------
+    config : ApiSettings
+        ``[api] api_key`` / ``CALLQA_API_KEY``: the key named ``main``.
+    access : AccessSettings
+        ``[access] api_key_role`` (the main key's role) and ``[access.api_keys]``.
 
-def require_api_key(request: Request, presented: str | None) -> None:
-    """Raise :class:`AuthenticationError` unless ``presented`` is the configured key (if one is)."""
-    expected = request.app.state.api.config.api_key
-    if expected and not key_matches(presented, expected):
-        raise AuthenticationError(f"missing or wrong {API_KEY_HEADER} header")
+    Raises
+    ------
+    ConfigError
+        A named key is unusable (too short, spaces...); the variable is named, the key never.
+    """
+    from core.access.settings import API_KEY_ENV_PREFIX
+    from core.api import api_key_problem
+
+    out = [("main", access.api_key_role, config.api_key)] if config.api_key else []
+    for name, role, key in access.named_api_keys():
+        problem = api_key_problem(key)
+        if problem:
+            raise ConfigError(f"{API_KEY_ENV_PREFIX}{name.upper()}: {problem}")
+        out.append((name, role, key))
+    return out
 
 
 def check_path(path: str, roots: Iterable[Path]) -> Path:

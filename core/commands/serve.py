@@ -23,8 +23,9 @@ CONNECTION_HEADROOM = 32
 def serve_cmd(ctx: click.Context, host: str | None, port: int | None, log_level: str) -> None:
     """Serve the HTTP API: /analyze, /ai-analyze, /investigate, /ask, /calls, /ready, /health, /metrics.
 
-    Clients send the key from CALLQA_API_KEY as the X-API-Key header (not needed for /health
-    and /metrics). Without a key the server only starts on a loopback address. The store,
+    Clients send the key from CALLQA_API_KEY (role [access] api_key_role, admin) or a named key
+    CALLQA_API_KEY_<NAME> ([access.api_keys], each with its role) as the X-API-Key header (not
+    needed for /health and /metrics). Without a key the server only starts on a loopback address. The store,
     the NISQA model and the Claude client are loaded once at start; OpenAPI docs are at /docs.
 
     \b
@@ -35,18 +36,25 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None, log_level:
     """
     import uvicorn
 
+    from core.access.settings import AccessSettings
     from core.api import ApiSettings
     from core.api.app import create_app
-    from core.api.security import check_bind
+    from core.api.security import api_keys, check_bind
+    from core.privacy.mask import install_log_masking
+    from core.privacy.settings import PrivacySettings
 
     settings = settings_from(ctx)
     config = ApiSettings.from_settings(settings)
     host = host or config.host
     port = port or config.port
-    check_bind(host, auth_enabled=config.auth_enabled)
+    keyed = bool(api_keys(config, AccessSettings.from_settings(settings)))
+    check_bind(host, auth_enabled=keyed)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    privacy = PrivacySettings.from_settings(settings)
+    if privacy.mask_logs:
+        install_log_masking(visible=privacy.visible_digits)
     app = create_app(settings, store_url=store_url_from(ctx, settings))
-    if not config.auth_enabled:
+    if not keyed:
         logging.getLogger("callqa.api").warning("no API key configured: every endpoint is open to local processes")
     uvicorn.run(
         app,

@@ -16,6 +16,13 @@ def _store(ctx: click.Context):
     return settings, open_store(store_url_from(ctx, settings))
 
 
+def _audit(store, action: str, *, target: str, detail: str | None = None) -> None:
+    """Voiceprints are biometric data: every change is in the audit log (as the local operator)."""
+    from core.audit import cli_identity, record
+
+    record(store, cli_identity(), action, source="cli", target=target, detail=detail)
+
+
 def voice_context_for(ctx: click.Context, agent: str | None):
     """The voices an ``analyze`` of a mixed call uses: ``--agent``'s voiceprint (required when
     given) and every enrolled one, from the store when it exists (an absent SQLite store is
@@ -66,6 +73,7 @@ def enroll_cmd(ctx: click.Context, user: str, files: tuple[str, ...], as_json: b
     settings, store = _store(ctx)
     try:
         info = enroll(store, user, list(files), cfg=settings.analysis)
+        _audit(store, "voiceprint.enroll", target=user, detail=f"{info.speech_s:.1f} s from {len(files)} recording(s)")
     finally:
         store.close()
     if as_json:
@@ -120,6 +128,7 @@ def remove_cmd(ctx: click.Context, user: str) -> None:
     try:
         if not remove(store, check_user(user)):
             raise CallNotFoundError(f"no voiceprint for agent {user!r}")
+        _audit(store, "voiceprint.remove", target=user)
     finally:
         store.close()
     click.echo(f"removed the voiceprint of {user}")

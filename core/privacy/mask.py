@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from core.privacy.redact import CALL_ID_RE, EMAIL_RE, PERSONAL_COLUMNS, PHONE_RE
@@ -95,33 +94,44 @@ def mask_frame(frame, *, visible: int = 2):
 class MaskingFilter(logging.Filter):
     """A logging filter that masks phone numbers and call ids in every record it sees.
 
-    The message is formatted first (``msg % args``), so numbers passed as arguments are masked
-    too; exception text is left to the handler.
+    The message template and each text argument are masked one by one, so formatters that
+    unpack the arguments themselves (uvicorn's access log) keep working; exception text is
+    left to the handler.
     """
 
     def __init__(self, *, visible: int = 2) -> None:
         super().__init__()
         self.visible = visible
 
+    def _mask(self, value: Any) -> Any:
+        return mask_text(value, visible=self.visible) if isinstance(value, str) else value
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        masked = mask_text(message, visible=self.visible)
-        if masked != message:
-            record.msg, record.args = masked, None
+        record.msg = self._mask(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._mask(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._mask(v) for k, v in record.args.items()}
         return True
 
 
-def install_log_masking(loggers: Iterable[str] = ("", "uvicorn.access", "uvicorn.error", "celery"),
-                        *, visible: int = 2) -> MaskingFilter:
-    """Attach one :class:`MaskingFilter` to the handlers of ``loggers`` (the root logger by
-    default) and to the loggers themselves, idempotently; return it."""
+def install_log_masking(*, visible: int = 2) -> MaskingFilter:
+    """Mask every log record of this process from now on (idempotent); return the filter used.
+
+    Installed as the record factory, so records of every logger (callqa, uvicorn, celery) are
+    masked when they are created, whatever handlers are configured later.
+    """
+    current = logging.getLogRecordFactory()
+    installed = getattr(current, "masking_filter", None)
+    if installed is not None:
+        return installed
     shared = MaskingFilter(visible=visible)
-    for name in loggers:
-        logger = logging.getLogger(name)
-        for target in (logger, *logger.handlers):
-            if not any(isinstance(f, MaskingFilter) for f in target.filters):
-                target.addFilter(shared)
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        shared.filter(record)
+        return record
+
+    factory.masking_filter = shared  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
     return shared

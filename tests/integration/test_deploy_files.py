@@ -38,8 +38,10 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE = PROJECT_ROOT / "deploy" / "nginx" / "callqa.conf"
 UNITS = PROJECT_ROOT / "systemd"
 SERVICES = ("callqa-api.service", "callqa-dashboard.service", "callqa-scan.service", "callqa-cleanup.service",
-            "callqa-worker.service", "callqa-watch.service", "callqa-alerts.service", "callqa-report.service")
-TIMERS = ("callqa-scan.timer", "callqa-cleanup.timer", "callqa-alerts.timer", "callqa-report.timer")
+            "callqa-worker.service", "callqa-watch.service", "callqa-alerts.service", "callqa-report.service",
+            "callqa-retention.service")
+TIMERS = ("callqa-scan.timer", "callqa-cleanup.timer", "callqa-alerts.timer", "callqa-report.timer",
+          "callqa-retention.timer")
 PROMETHEUS_YML = PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA_JSON = PROJECT_ROOT / "deploy" / "grafana" / "callqa-dashboard.json"
 USER, PASSWORD = "analyst", "correct horse battery staple"
