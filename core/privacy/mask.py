@@ -84,9 +84,11 @@ def mask_record(row: dict[str, Any], *, visible: int = 2) -> dict[str, Any]:
 def mask_frame(frame, *, visible: int = 2):
     """A pandas DataFrame as :func:`mask_record` masks rows (a copy; text columns masked,
     name/address/email columns dropped)."""
+    from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
+
     out = frame.drop(columns=[c for c in frame.columns if str(c).lower() in HIDDEN_COLUMNS])
     for column in out.columns:
-        if out[column].dtype == object:
+        if not (is_numeric_dtype(out[column]) or is_datetime64_any_dtype(out[column])):
             out[column] = out[column].map(lambda v: mask_text(v, visible=visible) if isinstance(v, str) else v)
     return out
 

@@ -115,13 +115,15 @@ class Redactor:
     policy: Policy = STRICT
     refs: dict[str, str] = field(default_factory=dict)
     lookup: Callable[[list[str]], Mapping[str, str]] | None = None
+    _unknown: set[str] = field(default_factory=set, repr=False)
 
     # --- references ------------------------------------------------------------------------------
     def learn(self, call_ids: Iterable[str]) -> None:
-        """Look up the references of ``call_ids`` not known yet (one query)."""
-        missing = sorted({str(c) for c in call_ids if c and str(c) not in self.refs})
+        """Look up the references of ``call_ids`` not known yet (one query; misses are remembered)."""
+        missing = sorted({str(c) for c in call_ids if c and str(c) not in self.refs and str(c) not in self._unknown})
         if missing and self.lookup is not None:
             self.refs.update(self.lookup(missing))
+            self._unknown.update(c for c in missing if c not in self.refs)
 
     def ref(self, call_id: str) -> str:
         """The reference of ``call_id`` (looked up when needed), or the id with its number removed."""
