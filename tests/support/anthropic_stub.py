@@ -20,6 +20,7 @@ is logged (:attr:`AnthropicStub.requests`) so tests can assert what the SDK sent
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -504,7 +505,7 @@ def seed_store(path, calls: dict[str, dict[str, Any]] | None = None):
     for call_id, spec in calls.items():
         spec = dict(spec)
         critical = spec.pop("critical", True)
-        key = spec.pop("key", (call_id.replace("-", "").replace("_", "") + "0" * 64)[:64])
+        key = spec.pop("key", hashlib.sha256(call_id.encode()).hexdigest())  # like a real cache key
         recording = spec.get("recording_id")
         store.save_analysis(sample_analysis(call_id, critical=critical, mos=2.1 if critical else 4.2),
                             cache_key=key, source_kind="vicidial" if recording else "file",
