@@ -308,11 +308,15 @@ def check_recordings(settings: Settings) -> Outcome:
 def check_api_key(settings: Settings) -> Outcome:
     from core.api import ApiSettings
 
+    from core.access.settings import AccessSettings
+    from core.api.security import api_keys
+
     config = ApiSettings.from_settings(settings)  # raises ConfigError for an unusable key
-    if not config.auth_enabled:
+    keys = api_keys(config, AccessSettings.from_settings(settings))
+    if not keys:
         return FAIL, ("no API key: set CALLQA_API_KEY in the secrets file (`openssl rand -hex 32`); without it the "
                       "API is open to anyone who reaches it, e.g. through nginx's /api/")
-    return PASS, "CALLQA_API_KEY set"
+    return PASS, "API keys set: " + ", ".join(f"{name} ({role})" for name, role, _key in keys)
 
 
 def check_secrets_file(path: Path) -> Outcome:

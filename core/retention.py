@@ -19,20 +19,17 @@ day of the call, no number), so a deep link to it says it was deleted instead of
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
-import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Table, delete, func, insert, select
 
-from core.config import Settings, check_keys, coerce_setting
+from core.config import Settings, SettingsSection
 from core.errors import ConfigError, StoreError
 from core.store.engine import first_line, write_transaction
 from core.store.schema import (
@@ -51,7 +48,7 @@ TOMBSTONE_KEY = "privacy.tombstone_key"
 
 
 @dataclass(frozen=True)
-class RetentionSettings:
+class RetentionSettings(SettingsSection):
     """The ``[retention]`` section (days; 0 keeps forever); build with :meth:`from_settings`."""
 
     analyses_days: int = 365
@@ -61,43 +58,22 @@ class RetentionSettings:
     audit_days: int = 730
     batch_size: int = 500
 
-    PERIODS = ("analyses_days", "summaries_days", "chat_days", "audio_cache_days")
+    SECTION: ClassVar[str] = SECTION
+    PERIODS: ClassVar[tuple[str, ...]] = ("analyses_days", "summaries_days", "chat_days", "audio_cache_days")
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetentionSettings:
-        """Read ``[retention]`` and ``CALLQA_RETENTION_<KEY>``."""
-        values = settings.section(SECTION)
-        for f in dataclasses.fields(cls):
-            env = os.environ.get(f"CALLQA_RETENTION_{f.name.upper()}")
-            if env:
-                values[f.name] = env
-        return cls.from_mapping(values)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RetentionSettings:
-        """Build from a ``[retention]`` table.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys, negative periods, or an audit period shorter than another one.
-        """
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        check_keys(SECTION, values, set(defaults))
-        out = cls(**{k: coerce_setting(SECTION, k, v, defaults[k]) for k, v in values.items()})
-        for name in (*cls.PERIODS, "audit_days"):
-            if getattr(out, name) < 0:
-                raise ConfigError(f"[{SECTION}] {name}={getattr(out, name)} must be >= 0 (0 keeps forever)")
-        if out.batch_size < 1:
-            raise ConfigError(f"[{SECTION}] batch_size={out.batch_size} must be >= 1")
-        if out.audit_days:
-            for name in cls.PERIODS:
-                days = getattr(out, name)
-                if days == 0 or days > out.audit_days:
-                    raise ConfigError(f"[{SECTION}] audit_days={out.audit_days} must be the longest period "
+    def _validate(self) -> None:
+        """Periods >= 0, and the audit kept longest: every deletion has to stay accounted for."""
+        for name in (*self.PERIODS, "audit_days"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"[{SECTION}] {name}={getattr(self, name)} must be >= 0 (0 keeps forever)")
+        if self.batch_size < 1:
+            raise ConfigError(f"[{SECTION}] batch_size={self.batch_size} must be >= 1")
+        if self.audit_days:
+            for name in self.PERIODS:
+                days = getattr(self, name)
+                if days == 0 or days > self.audit_days:
+                    raise ConfigError(f"[{SECTION}] audit_days={self.audit_days} must be the longest period "
                                       f"({name}={days or 'forever'}): every deletion has to stay accounted for")
-        return out
 
 
 @dataclass

@@ -25,7 +25,6 @@ holds a built-in account (``callqa users add``), else ``open``: no login, everyo
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import re
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.access.roles import ROLES, check_role
-from core.config import Settings, check_keys, coerce_setting
+from core.config import SettingsSection
 from core.errors import ConfigError
 
 SECTION = "access"
@@ -46,7 +45,7 @@ API_KEY_ENV_PREFIX = "CALLQA_API_KEY_"
 
 
 @dataclass(frozen=True)
-class AccessSettings:
+class AccessSettings(SettingsSection):
     """The ``[access]`` section; build with :meth:`from_settings`.
 
     Attributes
@@ -88,42 +87,16 @@ class AccessSettings:
     max_failed_logins: int = 5
     lockout_minutes: float = 15.0
 
+    SECTION: ClassVar[str] = SECTION
     MAPPINGS: ClassVar[tuple[str, ...]] = ("users", "groups", "api_keys")
 
-    # --- construction ------------------------------------------------------------------------
+    # --- construction (core.config.SettingsSection) -------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Settings) -> AccessSettings:
-        """Read ``[access]`` (and ``CALLQA_ACCESS_<KEY>`` for the plain keys)."""
-        values = settings.section(SECTION)
-        for f in dataclasses.fields(cls):
-            if f.name in cls.MAPPINGS:
-                continue
-            env = os.environ.get(f"CALLQA_ACCESS_{f.name.upper()}")
-            if env:
-                values[f.name] = [v.strip() for v in env.split(",")] if isinstance(f.default, tuple) else env
-        return cls.from_mapping(values)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> AccessSettings:
-        """Build from an ``[access]`` table.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys, wrong types, unknown roles or modes, malformed proxy addresses.
-        """
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        check_keys(SECTION, values, set(defaults))
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            if name in cls.MAPPINGS:
-                clean[name] = _role_map(name, value)
-            else:
-                clean[name] = coerce_setting(SECTION, name, value, defaults[name])
-        out = cls(**clean)
-        out._validate()
-        return out
+    def _clean(cls, name: str, value: Any, default: Any, *, label: str | None = None) -> dict[str, Any]:
+        """The role tables become ``(name, role)`` pairs; roles and header names are checked."""
+        if name in cls.MAPPINGS:
+            return {name: _role_map(name, value)}
+        return super()._clean(name, value, default, label=label)
 
     def _validate(self) -> None:
         if self.mode not in MODES:

@@ -43,7 +43,7 @@ def _when(_ctx: click.Context, param: click.Parameter, value: str | None):
     if value is None:
         return None
     from core.errors import ConfigError
-    from core.scan import parse_when
+    from core.work import parse_when
 
     try:
         return parse_when(value)

@@ -11,13 +11,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
-from core.config import Settings, check_keys, coerce_setting
+from core.config import SettingsSection
 from core.errors import ConfigError
 from core.privacy.redact import CATEGORIES, Policy
 
@@ -25,43 +22,22 @@ SECTION = "privacy"
 
 
 @dataclass(frozen=True)
-class PrivacySettings:
-    """The ``[privacy]`` section; build with :meth:`from_settings`."""
+class PrivacySettings(SettingsSection):
+    """The ``[privacy]`` section; build with :meth:`from_settings` (``CALLQA_PRIVACY_<KEY>`` wins)."""
 
     send_to_claude: tuple[str, ...] = ()
     mask_logs: bool = True
     visible_digits: int = 2
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PrivacySettings:
-        """Read ``[privacy]`` and ``CALLQA_PRIVACY_<KEY>`` (lists comma-separated)."""
-        values = settings.section(SECTION)
-        for f in dataclasses.fields(cls):
-            env = os.environ.get(f"CALLQA_PRIVACY_{f.name.upper()}")
-            if env is not None and env != "":
-                values[f.name] = [v.strip() for v in env.split(",") if v.strip()] if f.name == "send_to_claude" else env
-        return cls.from_mapping(values)
+    SECTION: ClassVar[str] = SECTION
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> PrivacySettings:
-        """Build from a ``[privacy]`` table.
-
-        Raises
-        ------
-        ConfigError
-            Unknown keys or categories, wrong types.
-        """
-        values = dict(values or {})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        check_keys(SECTION, values, set(defaults))
-        out = cls(**{k: coerce_setting(SECTION, k, v, defaults[k]) for k, v in values.items()})
-        unknown = sorted(set(out.send_to_claude) - set(CATEGORIES))
+    def _validate(self) -> None:
+        unknown = sorted(set(self.send_to_claude) - set(CATEGORIES))
         if unknown:
             raise ConfigError(f"[{SECTION}] send_to_claude: unknown categor{'ies' if len(unknown) > 1 else 'y'} "
                               f"{', '.join(unknown)} (one of {', '.join(CATEGORIES)})")
-        if not 0 <= out.visible_digits <= 4:
-            raise ConfigError(f"[{SECTION}] visible_digits={out.visible_digits} must be between 0 and 4")
-        return out
+        if not 0 <= self.visible_digits <= 4:
+            raise ConfigError(f"[{SECTION}] visible_digits={self.visible_digits} must be between 0 and 4")
 
     @property
     def policy(self) -> Policy:

@@ -17,6 +17,7 @@ from typing import Any
 import click
 import pytest
 
+from core.access.settings import AccessSettings
 from core.alerts.settings import AlertSettings
 from core.api import ApiSettings
 from core.commands.common import settings_from
@@ -32,8 +33,10 @@ from core.config import (
 from core.dashboard import DashboardSettings
 from core.errors import ConfigError
 from core.llm.settings import ClaudeSettings
+from core.privacy.settings import PrivacySettings
 from core.quality.manager import QualitySettings
 from core.queue.settings import QueueSettings
+from core.retention import RetentionSettings
 from core.vicidial.settings import RecordingAccess, ViciDialSettings
 
 #: (section class, key, value in the file, value in the environment, what the environment gives)
@@ -50,6 +53,9 @@ CASES: list[tuple[type[SettingsSection], str, Any, str, Any]] = [
     (QualitySettings, "threads", 3, "4", 4),
     (AlertSettings, "retry_attempts", 3, "4", 4),
     (DashboardSettings, "folders", ["/srv/a"], os.pathsep.join(["/srv/b", "/srv/c"]), ("/srv/b", "/srv/c")),
+    (AccessSettings, "idle_minutes", 30.0, "45", 45.0),
+    (PrivacySettings, "visible_digits", 3, "1", 1),
+    (RetentionSettings, "chat_days", 30, "60", 60),
 ]
 IDS = [case[0].SECTION for case in CASES]
 NUMERIC = [case for case in CASES if not isinstance(case[4], (str, tuple))]  # text accepts anything
