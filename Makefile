@@ -42,7 +42,7 @@ demo: setup
 	@$(BIN)/callqa demo build
 
 run: setup demo
-	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
+	FORWARDED_ALLOW_IPS= $(BIN)/streamlit run server.py --server.address $(HOST) --server.port $(PORT) \
 	    --server.headless true --browser.gatherUsageStats false
 
 test: setup
@@ -56,7 +56,7 @@ fuzz: setup
 	CALLQA_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_fuzz_recordings.py $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check core ui pages tests bench app.py
+	$(BIN)/ruff check core ui pages tests bench app.py server.py
 
 bench: setup
 	$(BIN)/python -m bench.run

@@ -306,9 +306,8 @@ def check_recordings(settings: Settings) -> Outcome:
 
 
 def check_api_key(settings: Settings) -> Outcome:
-    from core.api import ApiSettings
-
     from core.access.settings import AccessSettings
+    from core.api import ApiSettings
     from core.api.security import api_keys
 
     config = ApiSettings.from_settings(settings)  # raises ConfigError for an unusable key

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, chat, errors, state
+from ui import access, cached, chat, errors, state
 
 st.title("Chat")
+access.require("use_ai", action="the analyst chat")
 if not cached.claude_configured():
     st.info(
         "**The chat needs a Claude API key.** Set `ANTHROPIC_API_KEY` in the environment of the dashboard, or add "
@@ -35,16 +36,18 @@ if top[1].button("New conversation", icon=":material/refresh:", disabled=not tra
     st.rerun()
 if not transcript:
     st.caption("For example: *Which agents had the most one-way audio this week?* · "
-               "*Why did call 20261107-083314_2985954634 sound bad?*")
+               "*Why did the worst call of yesterday sound bad?* — Claude sees calls by opaque references, never "
+               "phone numbers or names" + ("; your role adds the SQL tools." if access.can("sql_tool") else "."))
 
 for entry in transcript:
-    chat.render_chat_entry(entry, app_base_url=services.claude.app_base_url)
+    chat.render_chat_entry(entry, app_base_url=services.claude.app_base_url, conversation=conversation)
 
 question = st.chat_input("Ask about calls, agents, carriers…")
 if question:
     user = {"role": "user", "text": question}
     chat.render_chat_entry(user)
     with st.chat_message("assistant"):
-        answer = chat.chat_turn(conversation, question, services)
+        answer = chat.chat_turn(conversation, question, services, toolbox=services.toolbox(
+            sql=access.can("sql_tool"), audit=access.trail()))
     if answer is not None:
         state.put(state.CHAT_MESSAGES, [*transcript, user, answer])

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, dates, errors, fleet, formatting, sides, state, widgets
+from ui import access, cached, charts, dates, errors, fleet, formatting, sides, state, widgets
 
 st.title("Fleet trends")
+access.require("view_calls", action="fleet trends")
 target = errors.call_or_stop(cached.store_target)
 status = errors.call_or_stop(cached.store_status, target.url)
 if status["calls"] == 0:
@@ -93,6 +94,6 @@ if picked is not None and picked < len(groups):
     st.subheader(f"Calls of {fleet.GROUP_OPTIONS[by].lower()} {value}")
     drill = errors.call_or_stop(fleet.drill_down_calls, target.url, by=by, value=value, since=since, until=until)
     st.caption("Worst MOS first. Click a call to open its deep dive.")
-    widgets.selectable_table(widgets.calls_display(drill), key=state.FLEET_CALLS_TABLE)
-    widgets.csv_download(drill, name=f"calls_{by}_{value}", key=state.FLEET_DOWNLOADS["calls"])
-    widgets.open_selected_call(state.FLEET_CALLS_TABLE, [{state.PARAM_CALL: c} for c in drill["call_id"]])
+    widgets.selectable_table(access.shown_frame(widgets.calls_display(drill)), key=state.FLEET_CALLS_TABLE)
+    widgets.csv_download(access.shown_frame(drill), name=f"calls_{by}_{value}", key=state.FLEET_DOWNLOADS["calls"])
+    widgets.open_selected_call(state.FLEET_CALLS_TABLE, access.call_links(drill["call_id"]))

@@ -10,19 +10,23 @@ import streamlit as st
 from core.dashboard import FOLDERS_ENV
 from core.results import FINDING_CODES
 from core.vicidial.settings import vicidial_configured
-from ui import cached, charts, dates, errors, lookup, state, widgets
+from ui import access, cached, charts, dates, errors, lookup, state, widgets
 
 STORE, VICIDIAL, FOLDER = "Result store", "ViciDial", "Recording folder"
 
 st.title("Call lookup")
+access.require("view_calls", action="call lookup")
 settings = errors.call_or_stop(cached.get_settings)
 target = errors.call_or_stop(cached.store_target, settings)
 vicidial_on = vicidial_configured(settings)
 
+sources = [STORE, VICIDIAL, FOLDER] if access.can("lookup_sources") else [STORE]  # viewers: analysed calls only
 source = st.segmented_control(
-    "Source", [STORE, VICIDIAL, FOLDER], default=VICIDIAL if vicidial_on else STORE, key=state.LOOKUP_SOURCE,
+    "Source", sources, default=VICIDIAL if vicidial_on and VICIDIAL in sources else STORE, key=state.LOOKUP_SOURCE,
     required=True, help="Result store: calls already analysed. ViciDial: every recording in the dialer's "
                         "database. Recording folder: files on this server.")
+if source != STORE:
+    access.require("lookup_sources", action="searching ViciDial and recording folders")
 results = state.get(state.LOOKUP_RESULTS)
 if results and results.get("source") != source:
     results = None
@@ -47,8 +51,9 @@ if source == STORE:
         frame = errors.call_or_stop(cached.list_calls, target.url, since=since, until=until, text=text or None,
                                 agent=agent.strip() or None, campaign=campaign.strip() or None,
                                 finding=finding or None, max_mos=max_mos, limit=500)
-        table, links = lookup.store_results(frame)
-        results = {"source": source, "table": table, "links": links, "columns": widgets.CALL_COLUMNS}
+        table, _links = lookup.store_results(frame)
+        results = {"source": source, "table": access.shown_frame(table), "links": access.call_links(frame["call_id"]),
+                   "columns": widgets.CALL_COLUMNS}
         state.put(state.LOOKUP_RESULTS, results)
 
 elif source == VICIDIAL:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import alerts, cached, charts, dates, errors, formatting, overview, state, widgets
+from ui import access, alerts, cached, charts, dates, errors, formatting, overview, state, widgets
 
+access.require("view_calls", action="the overview")
 target = errors.call_or_stop(cached.store_target)
 if target.demo:
     widgets.demo_banner()
@@ -41,8 +42,9 @@ if period != "All time" and counts.get(period, 1) == 0 and since is not None:
 st.subheader("Worst calls")
 worst = errors.call_or_stop(cached.list_calls, target.url, since=since, order="most_findings", limit=10)
 st.caption("Most severe findings first, then most findings. Click a row to open its deep dive.")
-widgets.selectable_table(widgets.calls_display(worst).drop(columns=["layout"]), key=state.OVERVIEW_WORST)
-widgets.open_selected_call(state.OVERVIEW_WORST, [{state.PARAM_CALL: c} for c in worst["call_id"]])
+widgets.selectable_table(access.shown_frame(widgets.calls_display(worst).drop(columns=["layout"])),
+                         key=state.OVERVIEW_WORST)
+widgets.open_selected_call(state.OVERVIEW_WORST, access.call_links(worst["call_id"]))
 
 st.subheader("Findings by code")
 found = errors.call_or_stop(cached.finding_counts, target.url, since=since)
@@ -57,6 +59,7 @@ else:
 if status["errors"]:
     with st.expander(f"Failed analyses ({status['errors']})", icon=":material/error:"):
         failures = errors.call_or_stop(cached.list_errors, target.url)
-        st.dataframe(failures[["created_at", "call_id", "reason", "source_ref"]], hide_index=True, column_config={
+        st.dataframe(access.shown_frame(failures[["created_at", "call_id", "reason", "source_ref"]]), hide_index=True,
+                     column_config={
             "created_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
             "call_id": "Call", "reason": st.column_config.TextColumn("Why", width="large"), "source_ref": "Source"})

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, errors, health, state
+from ui import access, cached, errors, health, state
 
 st.title("Settings & health")
+access.require("settings", action="the settings page")
 c1, c2 = st.columns([4, 1])
 c1.caption("Live checks of the store, the models, ViciDial, recording access and the Claude key — the same "
            "checks as `callqa doctor`. Secrets are reported as present or absent, never shown.")

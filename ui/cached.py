@@ -188,6 +188,33 @@ def ai_summary(url: str, call_id: str) -> dict[str, Any] | None:
     return get_store().get_ai_summary(call_id)
 
 
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False, max_entries=64)
+def call_refs(url: str, call_ids: tuple[str, ...]) -> dict[str, str]:
+    """``{call_id: reference}`` of stored calls (deep links without the number, for viewers)."""
+    from core.llm.adapters import StoreCallReader
+
+    return StoreCallReader(get_store()).refs_for(list(call_ids)) if call_ids else {}
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False, max_entries=64)
+def call_for_ref(url: str, ref: str) -> str | None:
+    """The call id behind a reference, or None."""
+    from core.errors import CallNotFoundError
+    from core.llm.adapters import StoreCallReader
+
+    try:
+        return StoreCallReader(get_store()).get_call(ref).call_id
+    except CallNotFoundError:
+        return None
+
+
+def purged_on(url: str, call_id: str):
+    """When the retention deleted ``call_id`` (UTC), or None (:func:`core.retention.purged_on`)."""
+    from core.retention import purged_on as when
+
+    return when(get_store(), call_id)
+
+
 # --- recording folders -----------------------------------------------------------------------------
 def allowed_folders(settings: Settings | None = None) -> list[Path]:
     """:func:`core.dashboard.allowed_folders` with the app's settings."""
@@ -307,11 +334,14 @@ def get_llm_services(url: str):
     return build_services(get_settings(), store_url=url)
 
 
-def summarize_call(call_id: str, *, force: bool = False) -> dict[str, Any]:
-    """Ask Claude (the summary model) for the summary of one stored call; store and return it."""
+def summarize_call(call_id: str, *, force: bool = False, audit: Any = None) -> dict[str, Any]:
+    """Ask Claude (the summary model) for the summary of one stored call; store and return it.
+
+    What is sent follows ``[privacy] send_to_claude``; ``audit`` (the user's trail) records it.
+    """
     from core.llm.summary import summarize_call as summarize
 
     services = get_llm_services(store_url())
     result = summarize(call_id, client=services.client(), settings=services.claude, calls=services.calls,
-                       repo=services.repo, force=force)
+                       repo=services.repo, force=force, policy=services.policy, audit=audit)
     return result.as_dict()

@@ -10,8 +10,10 @@ from core.errors import CallQAError
 from ui.errors import show_error
 
 
-def render_chat_entry(entry: dict[str, Any], *, app_base_url: str = "") -> None:
-    """One stored chat message (user or assistant) inside its ``st.chat_message``."""
+def render_chat_entry(entry: dict[str, Any], *, app_base_url: str = "", conversation: Any = None) -> None:
+    """One stored chat message (user or assistant) inside its ``st.chat_message``; the call
+    references in an answer are shown as the call ids they stand for (``conversation``)."""
+    from core.llm.chat import shown_text
     from core.llm.render import safe_markdown
 
     with st.chat_message(entry["role"]):
@@ -24,19 +26,31 @@ def render_chat_entry(entry: dict[str, Any], *, app_base_url: str = "") -> None:
         if entry["role"] == "user":
             st.text(entry["text"])
         else:
-            st.markdown(safe_markdown(entry["text"], app_base_url=app_base_url, known_ids=entry.get("call_ids", ())))
+            text = shown_text(entry["text"], conversation) if conversation is not None else entry["text"]
+            st.markdown(safe_markdown(text, app_base_url=app_base_url, known_ids=entry.get("call_ids", ())))
         for notice in entry.get("notices", []):
             st.caption(f":material/info: {notice}")
         if entry.get("cost_usd") is not None:
             st.caption(f"{entry.get('rounds', 1)} round(s) · ${entry['cost_usd']:.4f}")
 
 
-def chat_turn(conversation: Any, question: str, services: Any) -> dict[str, Any] | None:
+def chat_turn(conversation: Any, question: str, services: Any, *, toolbox: Any) -> dict[str, Any] | None:
     """Ask one question and stream the answer into the current ``st.chat_message``; return the
-    entry to keep in the transcript, or None when it failed (the error is shown)."""
-    from core.llm.chat import Notice, TextDelta, ToolCallFinished, ToolCallStarted, TurnFinished, ask
+    entry to keep in the transcript, or None when it failed (the error is shown).
+
+    ``toolbox`` is the user's (:meth:`core.llm.adapters.LLMServices.toolbox`: the SQL tools for
+    admins only, the audit trail). Call references in the answer are shown as call ids.
+    """
+    from core.llm.chat import (
+        Notice,
+        TextDelta,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnFinished,
+        ask,
+        shown_text,
+    )
     from core.llm.render import safe_markdown
-    from core.llm.tools import ToolBox
 
     base = services.claude.app_base_url
     tools_box = st.container()
@@ -47,12 +61,11 @@ def chat_turn(conversation: Any, question: str, services: Any) -> dict[str, Any]
     statuses: dict[str, Any] = {}
     final = None
     try:
-        toolbox = ToolBox(calls=services.calls, runners=services.runners)
         for event in ask(conversation, question, client=services.client(), settings=services.claude,
                          toolbox=toolbox, repo=services.repo):
             if isinstance(event, TextDelta):
                 text += event.text
-                placeholder.markdown(safe_markdown(text, app_base_url=base) + " ▌")
+                placeholder.markdown(safe_markdown(shown_text(text, conversation), app_base_url=base) + " ▌")
             elif isinstance(event, ToolCallStarted):
                 box: Any = tools_box.status(f"Running {event.name}…", expanded=False)
                 if event.sql:
@@ -80,7 +93,7 @@ def chat_turn(conversation: Any, question: str, services: Any) -> dict[str, Any]
         return None
     answer = final.text if final is not None else text
     ids = final.call_ids if final is not None else ()
-    placeholder.markdown(safe_markdown(answer, app_base_url=base, known_ids=ids))
+    placeholder.markdown(safe_markdown(shown_text(answer, conversation), app_base_url=base, known_ids=ids))
     entry = {"role": "assistant", "text": answer, "tools": tools, "notices": notices, "call_ids": list(ids),
              "cost_usd": final.cost_usd if final is not None else None,
              "rounds": final.rounds if final is not None else 1}

@@ -36,18 +36,25 @@ STAGE_LABELS = {"fetch": "Fetching the recording from ViciDial", "decode": "Deco
 def analysis_for(call_id: str, *, recording_id: str | None = None, folder: str | None = None) -> dict[str, Any]:
     """The analysis of ``call_id``: from the store, or analysed now (with ``st.status`` progress by
     stage) when the deep link says where the call comes from. Shows errors and stops the page."""
-    from ui import cached
+    from ui import access, cached
 
     url = call_or_stop(cached.store_target).url
     try:
         return cached.call_analysis(url, call_id)
     except CallNotFoundError as exc:
         if not recording_id and not folder:
+            purged = call_or_none(cached.purged_on, url, call_id)
+            if purged is not None:
+                st.warning(f"**This call was deleted on {purged:%Y-%m-%d}** by the retention policy "
+                           "(`[retention] analyses_days`): its analysis, summary and details are no longer "
+                           "kept.", icon=":material/auto_delete:")
+                st.stop()
             show_error(exc)
             st.stop()
     except CallQAError as exc:
         show_error(exc)
         st.stop()
+    access.require("analyze", action="analysing calls")
     with st.status(f"Analysing {call_id}…", expanded=True) as status:
         def progress(stage: str) -> None:
             label = STAGE_LABELS.get(stage, stage)
@@ -69,6 +76,17 @@ def analysis_for(call_id: str, *, recording_id: str | None = None, folder: str |
         status.update(label=f"Analysed {call_id} in {doc.get('timings_s', {}).get('total', 0):.1f} s",
                       state="complete", expanded=False)
     return doc
+
+
+def call_id_of(asked: str) -> str:
+    """The call a deep link names: its id, or the id behind an opaque reference (``ref-...``)."""
+    from core.privacy.refs import is_ref
+    from ui import cached
+
+    if not is_ref(asked):
+        return asked
+    found = call_or_none(cached.call_for_ref, cached.store_target().url, asked)
+    return found or asked
 
 
 def call_subtitle(meta: dict[str, Any]) -> str:
@@ -109,20 +127,18 @@ def leg_sources(doc: dict[str, Any]) -> dict[str, str]:
 
 
 def audio_players(doc: dict[str, Any], *, start_s: float = 0.0) -> None:
-    """One player per leg, cued to ``start_s``; a missing recording is said, not crashed on."""
-    from ui import cached
+    """One player per leg, cued to ``start_s`` (roles with ``play_audio`` only, every playback
+    audited: :func:`ui.access.audio_player`); a missing recording is said, not crashed on."""
+    from ui import access
 
     sources = leg_sources(doc)
     for col, (leg, source) in zip(st.columns(len(sources)), sources.items(), strict=True):
         with col:
             st.markdown(leg_heading(leg), unsafe_allow_html=True)
-            stamp = preview.file_stamp(source)
-            if stamp is None:
+            if preview.file_stamp(source) is None:
                 st.caption(f":material/volume_off: Recording not available at `{preview.split_source(source)[0]}`")
                 continue
-            data = call_or_none(cached.leg_audio, source, stamp)
-            if data is not None:
-                st.audio(data, format="audio/wav", start_time=int(start_s))
+            access.audio_player(str(doc.get("call_id")), leg, source, start_s=start_s)
 
 
 def timeline(doc: dict[str, Any], *, highlight: tuple[float, float] | None = None) -> None:
@@ -283,8 +299,11 @@ def ai_summary_section(call_id: str) -> None:
         return
     label = "Summarise again" if summary else "Summarise with Claude"
     if st.button(label, key=state.DEEP_SUMMARISE, icon=":material/auto_awesome:"):
+        from ui import access
+
+        access.require("use_ai", action="AI summaries")
         with st.spinner("Asking Claude for a summary…"):
-            done = call_or_none(cached.summarize_call, call_id, force=bool(summary))
+            done = call_or_none(cached.summarize_call, call_id, force=bool(summary), audit=access.trail())
         if done is not None:
             cached.ai_summary.clear()
             st.rerun()

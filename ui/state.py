@@ -29,6 +29,13 @@ PAGE_CHAT = "pages/chat.py"
 PAGE_SETTINGS = "pages/settings.py"
 PAGE_ALERTS = "pages/alerts.py"
 PAGE_REPORT = "pages/report.py"
+PAGE_AUDIT = "pages/audit.py"
+
+# --- who is signed in (ui.access) ------------------------------------------------------------------
+ACCESS_WHO = "access.who"  # core.access.roles.Identity of this run (set by ui.access.gate)
+ACCESS_MODE = "access.mode"  # open | proxy | accounts
+ACCESS_AUDITED = "access.audited"  # {(call_id, leg)} embedded players already in the audit log
+ACCESS_GRANTS = "access.grants"  # {(user, call_id, leg): (grant, expires)} for the players' URLs
 
 # --- overview -----------------------------------------------------------------------------------
 OVERVIEW_PERIOD = "overview.period"
@@ -74,6 +81,9 @@ ALERTS_CHECK_BUTTON = "alerts.check"
 REPORT_PERIOD = "report.period"
 REPORT_END = "report.end"
 REPORT_NARRATIVE = "report.narrative"
+# --- audit log ------------------------------------------------------------------------------------
+AUDIT_FORM = "audit.form"
+AUDIT_VERIFY = "audit.verify"
 
 # --- chat ---------------------------------------------------------------------------------------
 CHAT_MESSAGES = "chat.messages"  # the transcript as shown

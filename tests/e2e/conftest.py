@@ -79,15 +79,17 @@ def new_recordings(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -
 
 @contextlib.contextmanager
 def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port of 127.0.0.1 with ``env``; yields its URL."""
+    """``streamlit run server.py`` (the app with its sign-in and recording routes) on a free port of
+    127.0.0.1 with ``env``; yields its URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     streamlit = Path(sys.executable).with_name("streamlit")
-    command = [str(streamlit) if streamlit.exists() else shutil.which("streamlit") or "streamlit", "run", "app.py",
+    command = [str(streamlit) if streamlit.exists() else shutil.which("streamlit") or "streamlit", "run", "server.py",
                "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with log_path.open("w") as log:  # a file, not a pipe: a full pipe would block the server
-        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**env, "FORWARDED_ALLOW_IPS": ""}, stdout=log,
+                                stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + STARTUP_S
             while not _healthy(url):
@@ -138,3 +140,33 @@ def screenshots() -> Path:
 def new_call(new_recordings: Path) -> tuple[str, Path]:
     """``(call_id, folder)`` of the call that is not in the store yet."""
     return NEW_CALL, new_recordings
+
+
+#: Built-in accounts of :func:`accounts_app_url`: name -> role (one password for all).
+ACCOUNTS = {"vera": "viewer", "ana": "analyst", "adam": "admin"}
+ACCOUNT_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def accounts_store(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
+    """A copy of the corpus store with the built-in accounts of :data:`ACCOUNTS` (sign-in required)."""
+    from core.access.accounts import add_user
+    from core.store import open_store
+
+    shared = build_corpus_store(tmp_path_factory.getbasetemp() / "corpus-store", corpus_dir)
+    store_path = tmp_path_factory.mktemp("e2e-accounts") / "callqa.db"
+    shutil.copy(shared, store_path)
+    with open_store(str(store_path)) as store:
+        for name, role in ACCOUNTS.items():
+            add_user(store, name, role=role, password=ACCOUNT_PASSWORD)
+    return store_path
+
+
+@pytest.fixture(scope="session")
+def accounts_app_url(tmp_path_factory: pytest.TempPathFactory, accounts_store: Path, corpus_dir: Path) -> Iterator[str]:
+    """The dashboard (``streamlit run server.py``) over :func:`accounts_store`: everyone signs in."""
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
+    env.update(CALLQA_STORE=str(accounts_store), CALLQA_DATA=str(accounts_store.parent / "data"),
+               CALLQA_DASHBOARD_FOLDERS=str(corpus_dir))
+    with serve_app(env, tmp_path_factory.getbasetemp() / "streamlit-accounts.log") as url:
+        yield url

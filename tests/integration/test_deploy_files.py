@@ -306,8 +306,9 @@ def _check_units_structure() -> None:
             assert command is not None, (name, args[0])
             command.make_context(f"callqa {args[0]}", args[1:])
         else:
-            assert exec_start[0].endswith("/streamlit") and exec_start[1:3] == ["run", "/opt/callqa/app.py"]
-            assert (PROJECT_ROOT / "app.py").is_file()
+            assert exec_start[0].endswith("/streamlit") and exec_start[1:3] == ["run", "/opt/callqa/server.py"]
+            assert (PROJECT_ROOT / "server.py").is_file() and (PROJECT_ROOT / "app.py").is_file()
+            assert env["FORWARDED_ALLOW_IPS"] == ""  # the peer stays nginx: [access] trusted_proxies decides
     api = " ".join(one(parse_unit(UNITS / "callqa-api.service")["Service"], "ExecStart").split()[1:])
     assert api == f"serve --host 127.0.0.1 --port {DEFAULT_PORT}"  # what nginx and Prometheus point at
     dashboard = one(parse_unit(UNITS / "callqa-dashboard.service")["Service"], "ExecStart")
