@@ -170,3 +170,18 @@ def accounts_app_url(tmp_path_factory: pytest.TempPathFactory, accounts_store: P
                CALLQA_DASHBOARD_FOLDERS=str(corpus_dir))
     with serve_app(env, tmp_path_factory.getbasetemp() / "streamlit-accounts.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def proxy_app_url(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[str]:
+    """The dashboard in proxy mode: ``X-Forwarded-User`` from 127.0.0.1 names the user; ``ana`` is an
+    analyst by ``[access.users]``, everyone else a viewer."""
+    shared = build_corpus_store(tmp_path_factory.getbasetemp() / "corpus-store", corpus_dir)
+    base = tmp_path_factory.mktemp("e2e-proxy")
+    shutil.copy(shared, base / "callqa.db")
+    config = base / "callqa.toml"
+    config.write_text('[access]\nproxy_header = "X-Forwarded-User"\n\n[access.users]\nana = "analyst"\n')
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
+    env.update(CALLQA_CONFIG=str(config), CALLQA_STORE=str(base / "callqa.db"), CALLQA_DATA=str(base / "data"))
+    with serve_app(env, tmp_path_factory.getbasetemp() / "streamlit-proxy.log") as url:
+        yield url

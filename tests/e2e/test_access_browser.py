@@ -151,3 +151,25 @@ def test_analyst_plays_audio_and_admin_sees_it_in_the_audit_log(
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()  # the session is over
     admin.close()
 
+
+
+def test_a_trusted_proxy_names_the_user(browser: Browser, proxy_app_url: str, screenshots: Path) -> None:
+    nobody = browser.new_page()
+    nobody.goto(proxy_app_url)
+    wait_for_app(nobody)
+    expect(nobody.get_by_text("The reverse proxy did not name a user")).to_be_visible()
+    assert nobody.locator("[data-testid=stDataFrame]").count() == 0
+    nobody.close()
+
+    context = browser.new_context(extra_http_headers={"X-Forwarded-User": "ana"})  # as nginx would add it
+    page = context.new_page()
+    page.goto(f"{proxy_app_url}/deep_dive?call={CALL}")
+    wait_for_app(page)
+    expect(page.locator("h1").first).to_have_text(CALL)  # unmasked: ana is an analyst
+    sources = audio_sources(page)
+    assert context.request.get(sources[0], headers={"Range": "bytes=0-"}).status == 206
+    other = browser.new_context(extra_http_headers={"X-Forwarded-User": "mallory"})
+    assert other.request.get(sources[0]).status == 403  # a viewer by default_role, and not the grant's user
+    screenshot(page, screenshots / "access-proxy-analyst.png")
+    other.close()
+    context.close()

@@ -204,12 +204,16 @@ def test_nginx_proxies_dashboard_with_auth_websocket_and_api(running_nginx) -> N
         assert page.status_code == 200 and page.json()["upstream"] == "dashboard"
         assert page.headers["strict-transport-security"].startswith("max-age=")
         assert page.json()["headers"]["x-forwarded-proto"] == "https"
+        # the basic-auth user is the identity callqa may use ([access] proxy_header); a client cannot set it
+        spoofed = client.get("/deep_dive", auth=(USER, PASSWORD), headers={"X-Forwarded-User": "admin"})
+        assert spoofed.json()["headers"]["x-forwarded-user"] == USER
         # the Streamlit websocket: Upgrade and Connection reach the upstream
         stream = client.get("/_stcore/stream", auth=(USER, PASSWORD),
                             headers={"Upgrade": "websocket", "Connection": "Upgrade",
                                      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"})
         seen = stream.json()["headers"]
         assert seen["upgrade"] == "websocket" and seen["connection"].lower() == "upgrade"
+        assert seen["x-forwarded-user"] == USER
         assert client.get("/_stcore/stream").status_code == 401
         # the load balancer's dashboard health check needs no login
         assert client.get("/_stcore/health").status_code == 200

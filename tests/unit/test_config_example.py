@@ -48,3 +48,15 @@ def test_the_alerts_section_of_the_example_and_its_commented_default_rules(monke
     block = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
     rules = tomllib.loads(block).get("alerts", {}).get("rules")
     assert parse_rules(rules) == DEFAULT_RULES
+
+
+def test_the_access_privacy_and_retention_sections_of_the_example():
+    from core.access.settings import AccessSettings
+    from core.privacy.settings import PrivacySettings
+    from core.retention import RetentionSettings
+
+    settings = load_settings(EXAMPLE)
+    access = AccessSettings.from_settings(settings)
+    assert access.mode == "auto" and access.users == () and access.trusted_proxies == ("127.0.0.1", "::1")
+    assert PrivacySettings.from_settings(settings) == PrivacySettings()  # the example keeps the safe defaults
+    assert RetentionSettings.from_settings(settings) == RetentionSettings()
