@@ -476,6 +476,16 @@ def analyze_call_task(self: Task, item: dict[str, Any], claim: str | None = None
 
 
 # --- the summary task ----------------------------------------------------------------------------
+def _worker_trail(store):
+    """The audit trail of this worker's automatic summaries (``worker:<host>``, from the command line)."""
+    import socket
+
+    from core.access.roles import Identity
+    from core.audit import AuditTrail
+
+    return AuditTrail(store, Identity(name=f"worker:{socket.gethostname()}", role=None, source="cli"), "cli")
+
+
 def summarize_call_task(self: Task, call_id: str, force: bool = False) -> str:
     """Celery task ``callqa.summarize_call``: the Claude (Haiku) summary of one stored analysis.
 
@@ -500,7 +510,8 @@ def summarize_call_task(self: Task, call_id: str, force: bool = False) -> str:
     try:
         services = state.llm()
         result = summarize(call_id, client=services.client(), settings=services.claude, calls=services.calls,
-                           repo=services.repo, force=bool(force))
+                           repo=services.repo, force=bool(force), policy=services.policy,
+                           audit=_worker_trail(state.store()))
     except LLMTransientError as exc:
         if retries >= qs.retry_max:
             return dead(f"{exc} (gave up after {retries + 1} attempts)")

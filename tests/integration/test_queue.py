@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from core.cli import main as cli_main
 from core.config import load_settings
+from core.privacy.mask import mask_call_id
 from core.queue.app import ANALYZE_TASK, create_app
 from core.queue.enqueue import enqueue_items
 from core.queue.metrics import QueueCollector
@@ -90,7 +91,8 @@ def wait_for(predicate: Callable[[], bool], *, timeout_s: float, what: str, logs
 
 
 def outcomes(log: Path) -> list[tuple[str, str, str]]:
-    """(outcome, call_id, task_id) of every task a worker finished, from its log."""
+    """(outcome, call_id, task_id) of every task a worker finished, from its log; the log masks the
+    number in a call id ([privacy] mask_logs), so compare with :func:`mask_call_id`."""
     return [m.groups() for m in OUTCOME.finditer(log.read_text())] if log.exists() else []
 
 
@@ -243,7 +245,7 @@ def test_corpus_enqueued_twice_is_analysed_once_by_two_workers(corpus_setup, wor
     assert writes(pg_url) == Counter(dict.fromkeys(call_ids, 1))  # each call written exactly once
     assert sql(pg_url, "SELECT count(*) FROM calls")[0][0] == 12
     done = outcomes(logs[0]) + outcomes(logs[1])
-    assert sorted(c for o, c, _ in done if o == "stored") == call_ids
+    assert sorted(c for o, c, _ in done if o == "stored") == sorted(mask_call_id(c) for c in call_ids)
     assert sum(1 for o, _, _ in done if o in ("cached", "busy")) == 12  # every duplicate skipped
     assert len(done) == 24
     assert all(outcomes(log) for log in logs), "both workers took calls"
@@ -376,7 +378,8 @@ def test_watcher_enqueues_new_recordings_and_dead_letters_unfetchable_ones(
     letter = status()["newest_dead_letters"][0]
     assert letter["call_id"] == UNREACHABLE_CALL and letter["attempts"] == qs.retry_max + 1
     assert letter["source_ref"] == str(CORPUS_CONFERENCE) and "gave up after 3 attempts" in letter["reason"]
-    assert [o for o, c, _ in outcomes(log) if c == UNREACHABLE_CALL] == ["retry", "retry", "dead letter"]
+    assert [o for o, c, _ in outcomes(log) if c == mask_call_id(UNREACHABLE_CALL)] == ["retry", "retry",
+                                                                                     "dead letter"]
 
     # a new recording appears: the next poll enqueues only it and advances the watermark
     add_recording(vicidial)
@@ -398,7 +401,7 @@ def test_watcher_enqueues_new_recordings_and_dead_letters_unfetchable_ones(
     # requeue the dead letter: it is sent again (and fails again, the dialer is still unreachable)
     assert cli_main(["requeue-dead", "--all"]) == 0
     assert f"{UNREACHABLE_CALL}: queued" in capsys.readouterr().out
-    wait_for(lambda: [o for o, c, _ in outcomes(log) if c == UNREACHABLE_CALL].count("dead letter") == 2,
+    wait_for(lambda: [o for o, c, _ in outcomes(log) if c == mask_call_id(UNREACHABLE_CALL)].count("dead letter") == 2,
              timeout_s=30, what="the requeued call to fail again", logs=[log])
     assert status()["dead_letters"] == 1
 
@@ -453,7 +456,8 @@ timeout_s = 5
     (row,) = sql(pg_url, "SELECT call_id, severity, input_tokens FROM ai_summaries")
     assert row == (call, "critical", 900)
     text = log.read_text()
-    assert f"retry summary of {call}" in text and f"summarised {call} ($" in text
+    shown = mask_call_id(call)  # the worker's log masks the customer's number ([privacy] mask_logs)
+    assert f"retry summary of {shown}" in text and f"summarised {shown} ($" in text and call not in text
 
 
 # --- RabbitMQ, when one runs: publishing and queue depth through AMQP ----------------------------------------
