@@ -105,3 +105,24 @@ def test_an_admin_gets_the_sql_tools_and_the_audit_page(role, open_page, monkeyp
     assert "query_store" in seen["tools"]
     audit = open_page("pages/audit.py")
     assert audit.title[0].value == "Audit log" and not audit.exception
+
+
+def test_a_deep_link_to_a_purged_call_says_so(open_page, monkeypatch, tmp_path, corpus_store, call_ids):
+    import shutil
+
+    from core.config import Settings
+    from core.retention import RetentionSettings, apply_retention
+    from core.store import open_store
+
+    copy = tmp_path / "store.db"
+    shutil.copy(corpus_store, copy)
+    monkeypatch.setenv("CALLQA_STORE", str(copy))
+    keep_nothing = RetentionSettings.from_mapping({"analyses_days": 1, "summaries_days": 1, "chat_days": 1,
+                                                   "audio_cache_days": 1, "audit_days": 2})
+    with open_store(str(copy)) as store:
+        assert apply_retention(store, Settings(), retention=keep_nothing).deleted["calls"] == len(call_ids)
+    at = open_page(call=call_ids[0])
+    assert any(w.value.startswith("**This call was deleted on ") and "retention" in w.value for w in at.warning)
+    assert not at.get("audio")
+    unknown = open_page(call="20991231-000000_0000000000")
+    assert any(w.value.startswith("**Call not found**") for w in unknown.warning)
