@@ -238,8 +238,9 @@ def test_corpus_enqueued_twice_is_analysed_once_by_two_workers(corpus_setup, wor
 
     pool = workers(env)
     logs = [pool.start("w1"), pool.start("w2")]
-    wait_for(lambda: sum(writes(pg_url).values()) >= 12 and broker_idle(qs), timeout_s=90,
-             what="the 24 messages to be processed", logs=logs)
+    wait_for(lambda: sum(writes(pg_url).values()) >= 12 and broker_idle(qs)
+             and len(outcomes(logs[0]) + outcomes(logs[1])) >= 24, timeout_s=90,
+             what="the 24 messages to be processed (and their log lines written)", logs=logs)
     time.sleep(0.5)  # let a late duplicate write show up, if there were one
 
     assert writes(pg_url) == Counter(dict.fromkeys(call_ids, 1))  # each call written exactly once
