@@ -89,7 +89,7 @@ def record(store, who: Identity, action: str, *, source: str, target: str | None
     StoreError
         The entry could not be written: callers refuse the action rather than do it unrecorded.
     """
-    entry = {"at": at or utcnow(), "actor": _text(who.name, 200), "role": who.role, "source": source, "action": action[:64],
+    entry: dict[str, Any] = {"at": at or utcnow(), "actor": _text(who.name, 200), "role": who.role, "source": source, "action": action[:64],
              "target": _text(target, 255), "detail": _text(detail, MAX_DETAIL), "remote": _text(who.remote, 64)}
     try:
         with write_transaction(store.engine) as conn:
@@ -99,7 +99,9 @@ def record(store, who: Identity, action: str, *, source: str, target: str | None
             entry["prev_hash"] = prev or GENESIS
             entry["hash"] = _seal(entry["prev_hash"], entry)
             result = conn.execute(insert(audit_log).values(entry))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
     except Exception as exc:
         if isinstance(exc, StoreError):
             raise

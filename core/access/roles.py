@@ -96,7 +96,8 @@ class Identity:
 
 
 class HasRole(Protocol):
-    role: str | None
+    @property
+    def role(self) -> str | None: ...
 
 
 def allows(role: str | None, permission: str) -> bool:

@@ -245,7 +245,7 @@ def check_sql_columns(identifiers: list[tuple[str, str]], policy: Policy) -> Non
                     k == "op" and t == "|" for k, t in near):
                 raise QueryRefusedError("query refused: call ids hold the customer's number; compare them only "
                                         "with other call_id columns (filter one call by calls.ref)")
-            called = [f for f in stack if f and f not in _CALL_ID_OK_FUNCTIONS]
-            if called:
-                raise QueryRefusedError(f"query refused: {called[-1]}() on call_id is not allowed (call ids hold "
+            probing = [f for f in stack if f and f not in _CALL_ID_OK_FUNCTIONS]
+            if probing:
+                raise QueryRefusedError(f"query refused: {probing[-1]}() on call_id is not allowed (call ids hold "
                                         "the customer's number; use calls.ref to name a call)")
