@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import alerts, cached, errors, formatting, state, widgets
+from ui import access, alerts, cached, errors, formatting, state, widgets
 
+access.require("view_calls", action="the alerts")
 target = errors.call_or_stop(cached.store_target)
 if target.demo:
     widgets.demo_banner()
@@ -40,8 +41,8 @@ if event_id:
         st.stop()
     st.subheader("The calls it counted")
     st.caption("Worst first. Click a row to open its deep dive.")
-    widgets.selectable_table(widgets.calls_display(calls), key=state.ALERTS_CALLS_TABLE)
-    widgets.open_selected_call(state.ALERTS_CALLS_TABLE, [{state.PARAM_CALL: c} for c in calls["call_id"]])
+    widgets.selectable_table(access.shown_frame(widgets.calls_display(calls)), key=state.ALERTS_CALLS_TABLE)
+    widgets.open_selected_call(state.ALERTS_CALLS_TABLE, access.call_links(calls["call_id"]))
     st.stop()
 
 data = errors.call_or_stop(alerts.overview, target.url)
@@ -56,8 +57,10 @@ widgets.metrics_row([
                    f"Messages waiting for their next attempt · given up after [alerts] retry_attempts. "
                    f"Channels: {', '.join(data['channels']) or 'none configured'}"),
 ])
-if st.button("Evaluate the rules now", icon=":material/refresh:", key=state.ALERTS_CHECK_BUTTON,
-             help="The same check as `callqa alerts check`: new alerts are stored and sent."):
+if access.can("analyze") and st.button("Evaluate the rules now", icon=":material/refresh:",
+                                      key=state.ALERTS_CHECK_BUTTON,
+                                      help="The same check as `callqa alerts check`: new alerts are stored and sent."):
+    access.require("analyze", action="evaluating the alert rules")
     result = errors.call_or_stop(alerts.check_now)
     st.toast(f"{len(result.events)} change(s)" if result.events else "Nothing changed")
     st.rerun()

@@ -283,13 +283,15 @@ def analyze_or_reuse(*, path: Path | None = None, recording_id: int | None = Non
     return result.document, result.reused
 
 
-def mark_agent_side(call_id: str, side: str) -> dict[str, Any]:
-    """An analyst's "this side is the agent": remembered, the call analysed again (clears the caches)."""
+def mark_agent_side(call_id: str, side: str, *, set_by: str | None = None) -> dict[str, Any]:
+    """An analyst's "this side is the agent": remembered (with who marked it), the call analysed again
+    (clears the caches)."""
     from core.analysis_service import Models, mark_agent_side
 
     settings = get_settings()
     models = Models(quality=_quality_model_or_none(), vad=get_vad())
-    result = mark_agent_side(get_store(), settings, models, call_id, side, roots=tuple(allowed_folders()))
+    result = mark_agent_side(get_store(), settings, models, call_id, side, roots=tuple(allowed_folders()),
+                             set_by=set_by)
     clear_store_queries()
     return result.document
 

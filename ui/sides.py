@@ -60,8 +60,10 @@ def attribution_panel(doc: dict[str, Any], call_id: str) -> None:
     box = st.success if att.get("method") in ("voiceprint", "manual") and (att.get("confidence") or 0) >= 0.8 \
         else st.warning if att.get("method") == "none" else st.info
     box(f"**{head}.** {detail}", icon=":material/record_voice_over:")
+    from ui import access
+
     choices = mark_choices(doc)
-    if not choices:
+    if not choices or not access.can("mark_sides"):  # analysts and admins (core.access.roles.can_mark_sides)
         return
     st.caption("Hear it differently? Mark the agent's voice: the call is analysed again with your mark, it is "
                "kept for later analyses, and the agent's voiceprint learns from that side.")
@@ -72,10 +74,12 @@ def attribution_panel(doc: dict[str, Any], call_id: str) -> None:
 
 
 def _mark(call_id: str, side: str) -> None:
-    from ui import cached
+    from ui import access, cached
 
+    who = access.require("mark_sides", action="marking the agent's side")
+    access.trail().record("side.mark", target=call_id, detail={"agent_side": side})
     with st.spinner("Analysing the call again with your mark…"):
-        result = call_or_none(cached.mark_agent_side, call_id, side)
+        result = call_or_none(cached.mark_agent_side, call_id, side, set_by=who.name)
     if result is not None:
         st.rerun()
 
