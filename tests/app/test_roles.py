@@ -126,3 +126,33 @@ def test_a_deep_link_to_a_purged_call_says_so(open_page, monkeypatch, tmp_path, 
     assert not at.get("audio")
     unknown = open_page(call="20991231-000000_0000000000")
     assert any(w.value.startswith("**Call not found**") for w in unknown.warning)
+
+
+CONFERENCE = "20261107-104610_8228237954"  # a mix split into two sides by voice
+
+
+def test_marking_the_agent_side_needs_the_analyst_role_and_is_audited(role, open_page, monkeypatch, tmp_path,
+                                                                       corpus_store):
+    import shutil
+
+    from core.audit import entries
+    from core.store import open_store
+
+    copy = tmp_path / "store.db"
+    shutil.copy(corpus_store, copy)
+    monkeypatch.setenv("CALLQA_STORE", str(copy))
+    role("viewer")
+    viewer = open_page(call=CONFERENCE)
+    assert not [b for b in viewer.button if b.key and b.key.startswith("deep.mark_agent.")]
+    role("analyst")
+    at = open_page(call=CONFERENCE)
+    buttons = [b for b in at.button if b.key and b.key.startswith("deep.mark_agent.")]
+    assert buttons
+    buttons[-1].click().run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    with open_store(str(copy)) as store:
+        (marked,) = entries(store, action="side.mark")
+        with store.engine.connect() as conn:
+            set_by = conn.exec_driver_sql("SELECT set_by FROM side_overrides WHERE call_id = ?", (CONFERENCE,)).scalar()
+    assert (marked["actor"], marked["role"], marked["target"]) == ("anonymous", "analyst", CONFERENCE)
+    assert set_by == "anonymous"
