@@ -89,15 +89,20 @@ class VoiceContext:
     agent_at_s: float | None = None  # an analyst marked the voice speaking at this time as the agent's
 
     def identity(self) -> str:
-        """The part of a mixed call's cache key that voiceprints (and an analyst's mark) contribute."""
+        """What a split mix depends on beyond its bytes and thresholds: the speaker model and the
+        split's version, and the voiceprints (or an analyst's mark) it was attributed with. A
+        stored split mix is reused only while this stays the same
+        (:func:`core.analysis_service.reuse_reason`)."""
         if self.agent_at_s is not None:
-            return f"manual:{self.agent_at_s:.2f}"
-        if self.agent is not None:
-            return f"agent:{self.agent.user}:{self.agent.digest}"
-        if self.agent_user is not None:
-            return f"agent:{self.agent_user}:none"
-        joined = ",".join(sorted(v.digest for v in self.enrolled))
-        return "enrolled:" + hashlib.sha256(joined.encode()).hexdigest()[:16] if joined else "enrolled:none"
+            voices = f"manual:{self.agent_at_s:.2f}"
+        elif self.agent is not None:
+            voices = f"agent:{self.agent.user}:{self.agent.digest}"
+        elif self.agent_user is not None:
+            voices = f"agent:{self.agent_user}:none"
+        else:
+            joined = ",".join(sorted(v.digest for v in self.enrolled))
+            voices = "enrolled:" + hashlib.sha256(joined.encode()).hexdigest()[:16] if joined else "enrolled:none"
+        return f"{MODEL_ID}+{DIARIZATION_VERSION}/{voices}"
 
 
 # --- the result ---------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ calls = Table(
     # mixed recordings: how the two sides were attributed (core.audio.diarize)
     Column("attribution", String(16), nullable=True),  # voiceprint | heuristic | manual | none
     Column("attribution_confidence", Float, nullable=True),
-    Column("voice_key", String(128), nullable=True),  # the voiceprints the split used (cache check)
+    Column("voice_key", String(255), nullable=True),  # the voices the split used (reuse check)
     # provenance
     Column("analysis_version", String(64), nullable=False),
     Column("quality_model", String(64), nullable=True),

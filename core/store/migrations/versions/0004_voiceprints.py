@@ -25,7 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("calls") as batch:
         batch.add_column(sa.Column("attribution", sa.String(16), nullable=True))
         batch.add_column(sa.Column("attribution_confidence", sa.Float(), nullable=True))
-        batch.add_column(sa.Column("voice_key", sa.String(128), nullable=True))
+        batch.add_column(sa.Column("voice_key", sa.String(255), nullable=True))
     op.create_table(
         "voiceprints",
         sa.Column("user", sa.String(100), nullable=False),
