@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from core.config import AnalysisConfig, ScanSettings, Settings
 from core.errors import CallNotFoundError, ConfigError
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from core.quality.base import QualityModel
     from core.results import CallAnalysis
     from core.store.store import ResultStore
+
+    # the voices of a mixed call's sides, or a callable reading them only when a call turns out mixed
+    Voices: TypeAlias = VoiceContext | Callable[[], VoiceContext]
 
 Progress = Callable[[str], None]
 #: What :meth:`AnalysisJob.run` can end with: ``stored`` (analysed and written), ``cached`` (the
@@ -75,6 +78,7 @@ def load_models(settings: Settings, *, quality: bool = True, threads: int | None
     ModelUnavailableError
         The quality weights are missing or corrupt.
     """
+    from core.audio import speakers
     from core.audio.vad import get_vad
 
     model = None
@@ -82,7 +86,11 @@ def load_models(settings: Settings, *, quality: bool = True, threads: int | None
         from core.quality.manager import get_quality_model
 
         model = get_quality_model(settings, threads=threads)
-    return Models(quality=model, vad=get_vad())
+    vad = get_vad()
+    if threads is not None:  # a scan or worker sharing the cores with others: fewer threads each
+        vad.parallel = threads
+        speakers.set_threads(threads)
+    return Models(quality=model, vad=vad)
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def call_item(settings: Settings, *, path: str | Path | None = None, recording_i
 
 
 def analysis_inputs(item: WorkItem, settings: Settings, models: Models, *, layout: str | None = None,
-                    voices: VoiceContext | None = None) -> AnalysisInputs:
+                    voices: Voices | None = None) -> AnalysisInputs:
     """What the analysis of ``item`` depends on besides its bytes: the one place to add an input.
 
     An input the pipeline takes beyond the thresholds and models goes into ``options``, and its
@@ -169,7 +177,7 @@ def remote_ttl_s(settings: Settings) -> float:
 
 
 def reuse_reason(store: ResultStore, item: WorkItem, key: str | None, *, quality_id: str | None,
-                 ttl_s: float, voices: VoiceContext | None = None) -> str | None:
+                 ttl_s: float, voices: Voices | None = None) -> str | None:
     """Why ``item`` needs no analysis now: ``cached`` (the store holds ``key``), ``fresh`` (a
     remote item, not hashed yet, fetched within ``ttl_s`` and scored by the same quality
     model), or None. A stored split mix is reused only while the voices it was split with are
@@ -183,7 +191,7 @@ def reuse_reason(store: ResultStore, item: WorkItem, key: str | None, *, quality
         return None
     if voices is not None:
         used = store.voice_key(item.call_id)
-        if used is not None and used != voices.identity():
+        if used is not None and used != (voices() if callable(voices) else voices).identity():
             return None
     return reason
 
@@ -221,8 +229,9 @@ class AnalysisJob:
         The models (or, in a scan's parent, only the quality identity).
     layout : str, optional
         A forced layout.
-    voices : VoiceContext, optional
-        The voices of a mixed recording's sides (:func:`analysis_inputs`).
+    voices : VoiceContext or callable returning one, optional
+        The voices of a mixed recording's sides (:func:`analysis_inputs`); a callable is called
+        only when they are needed (a mixed call, or reuse checks against the store).
 
     Attributes
     ----------
@@ -235,7 +244,7 @@ class AnalysisJob:
     """
 
     def __init__(self, item: WorkItem, settings: Settings, models: Models, *, layout: str | None = None,
-                 voices: VoiceContext | None = None) -> None:
+                 voices: Voices | None = None) -> None:
         self.item = item
         self.settings = settings
         self.models = models
@@ -415,7 +424,7 @@ def analyze_or_reuse(item: WorkItem, store: ResultStore, models: Models, setting
 
 
 def analyze_item(item: WorkItem, settings: Settings, models: Models, *, layout: str | None = None,
-                 progress: Progress | None = None, voices: VoiceContext | None = None) -> CallAnalysis:
+                 progress: Progress | None = None, voices: Voices | None = None) -> CallAnalysis:
     """Analyse ``item`` without a store: resolve it (a remote recording is fetched into a temporary
     folder, removed afterwards), run the pipeline, add what resolving found (``callqa analyze``).
 

@@ -64,7 +64,7 @@ def analyze_call(
     quality_model: QualityModel | None = None,
     vad: SileroVAD | None = None,
     progress: Progress | None = None,
-    voices: VoiceContext | None = None,
+    voices: VoiceContext | Callable[[], VoiceContext] | None = None,
     encoder: VoiceEncoder | None = None,
 ) -> CallAnalysis:
     """Analyse one call.
@@ -83,9 +83,11 @@ def analyze_call(
         The VAD session; the process-wide one by default.
     progress : callable, optional
         Called with each stage name in :data:`STAGES` as it starts.
-    voices : VoiceContext, optional
+    voices : VoiceContext or callable returning one, optional
         The call's agent and the enrolled voiceprints, used to tell the agent's side of a mixed
         recording (:mod:`core.audio.diarize`); without it sides are attributed only by layout.
+        A callable is called only when the call turns out to be mixed (reading the voiceprints
+        from the store is then skipped for every other call).
     encoder : VoiceEncoder, optional
         The speaker-embedding model; the process-wide one by default (loaded only for mixes).
 
@@ -113,9 +115,11 @@ def analyze_call(
     clock.stop("silence")
 
     clock.start("speech")
+    will_split = resolved.layout in MIXED_LAYOUTS and cfg.split_mixed_sides and "mixed" in clips
     speech = detect_speech(
         clips, vad=vad or get_vad(), threshold=cfg.vad_threshold, min_speech_ms=cfg.vad_min_speech_ms,
         min_silence_ms=cfg.vad_min_silence_ms, speech_pad_ms=cfg.vad_speech_pad_ms,
+        full=("mixed",) if will_split else (),  # the side split's ungated pass, alongside the gated one
     )
     clock.stop("speech")
 
@@ -132,10 +136,11 @@ def analyze_call(
     clock.stop("measure")
 
     split = None
-    if resolved.layout in MIXED_LAYOUTS and cfg.split_mixed_sides and "mixed" in clips:
+    if will_split:
         clock.start("sides")
-        split = _split_sides(clips["mixed"], resolved.layout, vad=vad or get_vad(), encoder=encoder, voices=voices,
-                             cfg=cfg)
+        mix_voices = voices() if callable(voices) else voices
+        split = _split_sides(clips["mixed"], resolved.layout, vad=vad or get_vad(), encoder=encoder,
+                             voices=mix_voices, cfg=cfg, probs=speech["mixed"].full_probs)
         gain = leg_gain_db(resolved.layout, cfg)
         sides = {name: measure_side(clips["mixed"], split.segments[name], levels["mixed"].noise_db, gain)
                  for name in split.names}
@@ -211,14 +216,14 @@ def analyze_call(
             )
         legs = {name: legs[name] for name in (*split.names, "mixed")}
         warnings = [w for w in warnings if not w.startswith("mixed layout:")] + list(split.warnings)
-        extra["attribution"] = {**split.as_dict(), "voices": (voices.identity() if voices else "none")}
+        extra["attribution"] = {**split.as_dict(), "voices": (mix_voices.identity() if mix_voices else "none")}
     elif resolved.layout == "conference":
         warnings.append("one track holds both talkers and [analysis] split_mixed_sides is off, so directional "
                         "checks (one-way audio, echo, talk imbalance, talk-over) are limited")
     agent_voice = None
     if split is not None:
         agent_voice = split.agent_voice
-    elif voices is not None and voices.agent_user is not None and "agent" in clips and "caller" in clips:
+    elif not callable(voices) and voices is not None and voices.agent_user is not None and "agent" in clips and "caller" in clips:
         agent_voice = _agent_leg_voice(clips["agent"], speech["agent"].segments, speech["caller"].segments,
                                        encoder=encoder, cfg=cfg)
     clock.timings["total"] = time.perf_counter() - t0
@@ -263,12 +268,12 @@ def _side_speech(segments: tuple[Interval, ...], duration_s: float) -> SpeechRes
 
 
 def _split_sides(mix: AudioClip, layout: str, *, vad: SileroVAD, encoder: VoiceEncoder | None,
-                 voices: VoiceContext | None, cfg: AnalysisConfig) -> SideSplit:
+                 voices: VoiceContext | None, cfg: AnalysisConfig, probs: np.ndarray | None = None) -> SideSplit:
     """The two sides of a mixed track (:mod:`core.audio.diarize`)."""
     from core.audio.diarize import detect_mix_speech, diarize_mix
     from core.audio.speakers import get_encoder
 
-    speech = detect_mix_speech(mix, vad=vad, cfg=cfg)
+    speech = detect_mix_speech(mix, vad=vad, cfg=cfg, probs=probs)
     return diarize_mix(mix, speech, encoder=encoder or get_encoder(), voices=voices, layout=layout, cfg=cfg)
 
 

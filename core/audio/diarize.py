@@ -47,6 +47,7 @@ from core.audio.levels import frame_energy_db
 from core.audio.speakers import FRAMES_PER_S, MODEL_ID, VoiceEncoder, mel_power, to_model_rate
 from core.audio.vad import SileroVAD, segments_from_probs
 from core.config import AnalysisConfig
+from core.parallel import parallel_map
 from core.results import Interval
 
 DIARIZATION_VERSION = "d1"
@@ -205,9 +206,15 @@ def _second_opinion(clip: AudioClip, vad: SileroVAD, probs: np.ndarray, cfg: Ana
     return out
 
 
-def detect_mix_speech(clip: AudioClip, *, vad: SileroVAD, cfg: AnalysisConfig) -> tuple[Interval, ...]:
-    """Speech segments of a mixed track at the mix's operating point (see the module docstring)."""
-    probs = vad.track_probabilities(clip, None)
+def detect_mix_speech(clip: AudioClip, *, vad: SileroVAD, cfg: AnalysisConfig,
+                      probs: np.ndarray | None = None) -> tuple[Interval, ...]:
+    """Speech segments of a mixed track at the mix's operating point (see the module docstring).
+
+    ``probs``: the track's ungated VAD probabilities when already computed
+    (:func:`core.audio.vad.detect_speech` with ``full``); computed here otherwise.
+    """
+    if probs is None:
+        probs = vad.track_probabilities(clip, None)
     if cfg.mix_vad_rescue_margin_db > 0:
         probs = _second_opinion(clip, vad, probs, cfg)
     segs = segments_from_probs(probs, frame_s=vad.frame_s, duration_s=clip.duration_s,
@@ -325,15 +332,19 @@ def _embed(clip: AudioClip, speech: Sequence[Interval], encoder: VoiceEncoder, c
     width = max(20, int(round(cfg.diar_window_ms / 10)))
     hop = max(1, int(round(cfg.diar_hop_ms / 10)))
     starts = window_starts(mask, width, hop)
-    parts: list[np.ndarray] = []
     sr = clip.sample_rate
-    for lo, hi, first, last in _window_spans(starts, width):
+
+    def embed_span(span: tuple[int, int, int, int]) -> np.ndarray:
+        lo, hi, first, last = span
         a, b = max(0, lo * sr // FRAMES_PER_S - sr // 40), min(len(clip.samples), hi * sr // FRAMES_PER_S + sr // 40)
         piece16 = to_model_rate(clip.samples[a:b], sr)
         mel = mel_power(piece16)
         offset = int(round(a / sr * FRAMES_PER_S))  # mel frame 0 of the piece is call frame ``offset``
         local = [min(s - offset, len(mel) - width) for s, _, _ in starts[first:last]]
-        parts.append(encoder.embed_windows(mel, piece16, local, width))
+        return encoder.embed_windows(mel, piece16, local, width, threads=1)
+
+    # spans are independent: they run on the encoder's threads (same result in any order)
+    parts = list(parallel_map(embed_span, _window_spans(starts, width), getattr(encoder, "parallel", 1)))
     emb = np.concatenate(parts) if parts else np.zeros((0, 256), dtype=np.float32)
     return _Windows(emb, starts, mask, width)
 

@@ -33,6 +33,7 @@ import numpy as np
 import soxr
 
 from core.errors import ModelUnavailableError
+from core.parallel import default_threads, parallel_map
 
 RATE = 16000
 N_FFT = 400  # 25 ms
@@ -163,8 +164,10 @@ class VoiceEncoder:
 
     model_id = MODEL_ID
 
-    def __init__(self, *, onnx_path: Path | None = None, threads: int = 1, batch: int = 16) -> None:
+    def __init__(self, *, onnx_path: Path | None = None, threads: int = 1, batch: int = 16,
+                 parallel: int = 1) -> None:
         self.batch = batch
+        self.parallel = max(1, parallel)
         self.backend = "torch"
         if onnx_path is not None and onnx_path.is_file():
             import onnxruntime as ort
@@ -185,21 +188,27 @@ class VoiceEncoder:
         self._torch = torch
         self._model = _torch_module()
 
-    def embed_mels(self, mels: np.ndarray) -> np.ndarray:
-        """Embeddings of equal-length mel windows ``(n, frames, 40)``, shape ``(n, 256)``."""
+    def embed_mels(self, mels: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        """Embeddings of equal-length mel windows ``(n, frames, 40)``, shape ``(n, 256)``.
+
+        Batches run on ``threads`` threads (default :attr:`parallel`); a caller already running
+        on the shared pool passes 1 (a pool thread must not wait for the same pool).
+        """
         if len(mels) == 0:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        out = []
-        for i in range(0, len(mels), self.batch):
+        def run(i: int) -> np.ndarray:
             chunk = np.ascontiguousarray(mels[i: i + self.batch], dtype=np.float32)
             if self.backend == "onnx":
-                out.append(self._session.run(None, {"mels": chunk})[0])
-            else:
-                with self._torch.inference_mode():
-                    out.append(self._model(self._torch.from_numpy(chunk)).numpy())
-        return np.concatenate(out).astype(np.float32)
+                return self._session.run(None, {"mels": chunk})[0]
+            with self._torch.inference_mode():
+                return self._model(self._torch.from_numpy(chunk)).numpy()
 
-    def embed_windows(self, mel: np.ndarray, signal16: np.ndarray, starts: Sequence[int], width: int) -> np.ndarray:
+        # batches on ``parallel`` threads (single-threaded session each); torch uses its own threads
+        threads = (self.parallel if threads is None else threads) if self.backend == "onnx" else 1
+        return np.concatenate(list(parallel_map(run, range(0, len(mels), self.batch), threads))).astype(np.float32)
+
+    def embed_windows(self, mel: np.ndarray, signal16: np.ndarray, starts: Sequence[int], width: int, *,
+                      threads: int | None = None) -> np.ndarray:
         """Embed the windows ``mel[start : start + width]`` of one recording, each level-normalised.
 
         Parameters
@@ -212,6 +221,8 @@ class VoiceEncoder:
             First frame of each window; every window must fit inside ``mel``.
         width : int
             Frames per window (100 = 1 s).
+        threads : int, optional
+            Threads for the batches (:meth:`embed_mels`).
 
         Returns
         -------
@@ -221,7 +232,7 @@ class VoiceEncoder:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
         idx = np.asarray(starts)[:, None] + np.arange(width)[None, :]
         gains = window_gains(signal16, starts, width)
-        return self.embed_mels(mel[idx] * gains[:, None, None])
+        return self.embed_mels(mel[idx] * gains[:, None, None], threads=threads)
 
 
 _ENCODER: VoiceEncoder | None = None
@@ -234,12 +245,25 @@ def onnx_path(models_dir: Path | None = None) -> Path:
     return (models_dir or load_settings().models_dir) / ONNX_FILE
 
 
+_PARALLEL = default_threads()
+
+
+def set_threads(threads: int) -> None:
+    """How many batches of windows the process-wide encoder embeds at once (threads; a scan
+    with a worker per core sets 1). Results do not depend on it."""
+    global _PARALLEL
+    with _LOCK:
+        _PARALLEL = max(1, int(threads))
+        if _ENCODER is not None:
+            _ENCODER.parallel = _PARALLEL
+
+
 def get_encoder(models_dir: Path | None = None) -> VoiceEncoder:
     """The process-wide encoder, loaded on first use (ONNX export when present)."""
     global _ENCODER
     with _LOCK:
         if _ENCODER is None:
-            _ENCODER = VoiceEncoder(onnx_path=onnx_path(models_dir))
+            _ENCODER = VoiceEncoder(onnx_path=onnx_path(models_dir), parallel=_PARALLEL)
         return _ENCODER
 
 

@@ -22,6 +22,7 @@ import soxr
 from core.audio.io import AudioClip
 from core.audio.silence import detect_silence
 from core.errors import ModelUnavailableError
+from core.parallel import default_threads, parallel_map
 from core.results import Interval
 
 SEQUENCE_MODEL_FILE = "silero_vad_16k_sequence.onnx"
@@ -39,6 +40,8 @@ class SpeechResult:
     speech_ratio: float
     frame_s: float
     probs: np.ndarray = field(repr=False, compare=False)
+    full_probs: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Ungated probabilities of the whole track (one pass from a fresh state), when asked for."""
 
     @property
     def speech_s(self) -> float:
@@ -62,15 +65,20 @@ class SileroVAD:
     The sequence model runs at 16 kHz and returns the same per-frame probabilities as the
     streaming model fed frame by frame, without a Python loop per 32 ms frame. Thread-safe:
     each call keeps its own LSTM state.
+
+    ``parallel`` is how many stretches of audio (each from a fresh state, so independent) are
+    run at once, in threads sharing the session (onnxruntime releases the GIL): the gated
+    stretches of both legs of a call spread over the cores. Results do not depend on it.
     """
 
     rate = 16000
     frame = 512
     context = 64
 
-    def __init__(self, *, threads: int = 1, block_frames: int = 1024) -> None:
+    def __init__(self, *, threads: int = 1, block_frames: int = 1024, parallel: int | None = None) -> None:
         import onnxruntime as ort
 
+        self.parallel = max(1, parallel if parallel is not None else default_threads())
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -111,16 +119,37 @@ class SileroVAD:
         speaking) get probability 0; each range starts from a fresh state, as a recording does,
         and is resampled to 16 kHz on its own (no 16 kHz copy of the whole track).
         """
-        n = int(np.ceil(clip.duration_s / self.frame_s))
-        out = np.zeros(n, dtype=np.float32)
-        sr = clip.sample_rate
-        for a, b in active if active is not None else [(0, n)]:
+        return self.tracks_probabilities([(clip, active)])[0]
+
+    def tracks_probabilities(
+        self, tracks: Sequence[tuple[AudioClip, Sequence[tuple[int, int]] | None]]
+    ) -> list[np.ndarray]:
+        """:meth:`track_probabilities` of several tracks, their stretches run ``parallel`` at a time
+        (longest first), so a call's legs share the cores."""
+        outs: list[np.ndarray] = []
+        jobs: list[tuple[int, int, int]] = []  # (track, first frame, end frame)
+        for clip, active in tracks:
+            n = int(np.ceil(clip.duration_s / self.frame_s))
+            outs.append(np.zeros(n, dtype=np.float32))
+            for a, b in active if active is not None else [(0, n)]:
+                jobs.append((len(outs) - 1, a, b))
+        clips = [clip for clip, _ in tracks]
+
+        def run(job: tuple[int, int, int]) -> np.ndarray:
+            k, a, b = job
+            clip = clips[k]
+            sr = clip.sample_rate
             seg = clip.samples[int(round(a * self.frame_s * sr)): int(round(b * self.frame_s * sr))]
             if sr != self.rate:
                 seg = np.asarray(soxr.resample(seg, sr, self.rate), dtype=np.float32)
-            probs = self.probabilities(seg)[: n - a]
+            return self.probabilities(seg)
+
+        jobs.sort(key=lambda j: j[1] - j[2])  # longest first: the threads finish together
+        for (k, a, _), probs in zip(jobs, parallel_map(run, jobs, self.parallel), strict=True):
+            out = outs[k]
+            probs = probs[: len(out) - a]
             out[a: a + len(probs)] = probs
-        return out
+        return outs
 
 
 _VAD: SileroVAD | None = None
@@ -210,6 +239,7 @@ def detect_speech(
     min_silence_ms: int = 100,
     speech_pad_ms: int = 30,
     gate: bool = True,
+    full: Sequence[str] = (),
 ) -> dict[str, SpeechResult]:
     """Speech segments for every track of a call.
 
@@ -219,6 +249,9 @@ def detect_speech(
         Any sample rate; the model sees a 16 kHz copy.
     gate : bool
         Skip long near-silent stretches (below -50 dBFS for 0.3 s), where nobody speaks.
+    full : sequence of str
+        Tracks that also get ungated probabilities (``SpeechResult.full_probs``), run alongside
+        the gated stretches (the side split of a mixed track reads the whole track).
 
     Returns
     -------
@@ -226,14 +259,22 @@ def detect_speech(
         Segments in seconds on each track's own time axis; ``speech_ratio`` = speech s / track s.
     """
     vad = vad or get_vad()
+    names = list(clips)
+    wanted = [name for name in full if name in clips]
+    all_probs = vad.tracks_probabilities(
+        [(clips[name], active_frames(clips[name], frame_s=vad.frame_s) if gate else None) for name in names]
+        + [(clips[name], None) for name in wanted]
+    )
+    full_probs = dict(zip(wanted, all_probs[len(names):], strict=True))
     out: dict[str, SpeechResult] = {}
-    for name, clip in clips.items():
-        probs = vad.track_probabilities(clip, active_frames(clip, frame_s=vad.frame_s) if gate else None)
+    for name, probs in zip(names, all_probs[: len(names)], strict=True):
+        clip = clips[name]
         duration = clip.duration_s
         segs = segments_from_probs(
             probs, frame_s=vad.frame_s, duration_s=duration, threshold=threshold,
             min_speech_ms=min_speech_ms, min_silence_ms=min_silence_ms, speech_pad_ms=speech_pad_ms,
         )
         speech_s = sum(s.duration_s for s in segs)
-        out[name] = SpeechResult(segs, speech_s / duration if duration else 0.0, vad.frame_s, probs)
+        out[name] = SpeechResult(segs, speech_s / duration if duration else 0.0, vad.frame_s, probs,
+                                 full_probs.get(name))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import click
 
@@ -95,7 +96,9 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
     settings = settings_from(ctx)
     if (path is None) == (recording_id is None):
         raise click.UsageError("give either PATH or --recording-id")
-    voices = voice_context_for(ctx, agent)  # refuses an --agent without a voiceprint before any work
+    # an --agent without a voiceprint is refused before any work; without --agent the enrolled
+    # voiceprints are read from the store only if the call turns out to be a mix
+    voices = voice_context_for(ctx, agent) if agent is not None else functools.partial(voice_context_for, ctx, None)
     item = call_item(settings, path=path, recording_id=recording_id)
     if agent is not None:
         item = dataclasses.replace(item, extras={**item.extras, "agent_user": agent})

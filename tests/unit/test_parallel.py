@@ -1,0 +1,115 @@
+"""The stages that spread a call over threads give the same answer on one thread, and survive a fork."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.audio.diarize import _embed, detect_mix_speech
+from core.audio.io import AudioClip
+from core.audio.speakers import VoiceEncoder, get_encoder, onnx_path
+from core.audio.vad import SileroVAD, active_frames, detect_speech
+from core.config import AnalysisConfig
+from core.parallel import parallel_map, thread_pool
+from tests.support import synth_calls as sc
+
+CFG = AnalysisConfig()
+
+
+@pytest.fixture(scope="module")
+def call():
+    sc.requires_espeak()
+    return sc.two_talker_call(seed=7)
+
+
+def _clips(call) -> dict[str, AudioClip]:
+    return {side: AudioClip(x, sc.RATE, Path(f"c-{side}.wav")) for side, x in call.legs.items()}
+
+
+def test_vad_stretches_on_two_threads_match_one_thread(call):
+    clips = _clips(call)
+    serial, threaded = SileroVAD(parallel=1), SileroVAD(parallel=2)
+    stretches = {name: active_frames(c, frame_s=serial.frame_s) for name, c in clips.items()}
+    assert all(len(s) > 3 for s in stretches.values())  # turn-taking: many gated stretches per leg
+    a = serial.tracks_probabilities([(clips[n], stretches[n]) for n in clips])
+    b = threaded.tracks_probabilities([(clips[n], stretches[n]) for n in clips])
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x, y)
+        assert x.max() > 0.9  # the model did run on the speech
+
+
+def test_full_probabilities_are_the_ungated_pass(call):
+    mix = AudioClip(call.mix, sc.RATE, Path("c-all.wav"))
+    vad = SileroVAD(parallel=2)
+    speech = detect_speech({"mixed": mix}, vad=vad, full=("mixed",))
+    assert np.array_equal(speech["mixed"].full_probs, vad.track_probabilities(mix, None))
+    gated_only = detect_speech({"mixed": mix}, vad=vad)
+    assert gated_only["mixed"].full_probs is None
+    assert speech["mixed"].segments == gated_only["mixed"].segments
+    # the side split given those probabilities finds what it finds computing them itself
+    assert detect_mix_speech(mix, vad=vad, cfg=CFG, probs=speech["mixed"].full_probs) == \
+        detect_mix_speech(mix, vad=vad, cfg=CFG)
+
+
+def test_embeddings_on_two_threads_match_one_thread(call):
+    mix = AudioClip(call.mix, sc.RATE, Path("c-all.wav"))
+    speech = detect_mix_speech(mix, vad=SileroVAD(parallel=1), cfg=CFG)
+    one = VoiceEncoder(onnx_path=onnx_path(), parallel=1)
+    two = VoiceEncoder(onnx_path=onnx_path(), parallel=2)
+    assert one.backend == "onnx"
+    a, b = _embed(mix, speech, one, CFG), _embed(mix, speech, two, CFG)
+    assert len(a.emb) > 20
+    assert np.array_equal(a.emb, b.emb)
+    mels = np.random.default_rng(3).random((40, 100, 40)).astype(np.float32) * 1e-3
+    assert np.array_equal(one.embed_mels(mels), two.embed_mels(mels))
+
+
+def test_parallel_map_keeps_order_and_uses_threads():
+    seen: set[str] = set()
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work(i: int) -> int:
+        seen.add(threading.current_thread().name)
+        if i < 2:
+            barrier.wait()  # both first items must be running at once
+        return i * i
+
+    assert list(parallel_map(work, range(10), 2)) == [i * i for i in range(10)]
+    assert len(seen) == 2
+    assert list(parallel_map(lambda i: i + 1, [1], 2)) == [2]
+
+
+def _child(queue) -> None:
+    queue.put(list(parallel_map(lambda i: i * 2, range(6), 2)))
+
+
+def test_pool_made_before_a_fork_works_in_the_child():
+    barrier = threading.Barrier(2, timeout=10)
+    list(thread_pool(2).map(lambda _: barrier.wait(), range(2)))  # the parent's pool: two idle threads
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(30)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the child hung on the parent's thread pool"
+    assert queue.get(timeout=5) == [0, 2, 4, 6, 8, 10]
+
+
+def test_process_encoder_follows_the_thread_setting():
+    from core.audio import speakers
+
+    before = get_encoder().parallel
+    try:
+        speakers.set_threads(1)
+        assert get_encoder().parallel == 1
+        speakers.set_threads(2)
+        assert get_encoder().parallel == 2
+    finally:
+        speakers.set_threads(before)
