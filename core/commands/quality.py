@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from core.audio.io import load_mono
 from core.commands.common import echo_json, settings_from
-from core.results import QualityScores
+
+if TYPE_CHECKING:  # numpy and the decoders load when the command runs, not for `callqa --help`
+    from core.results import QualityScores
 
 # Files decoded and scored together; bounds memory for long file lists.
 _FILES_PER_BATCH = 32
@@ -37,6 +39,7 @@ def quality(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     Example:
       callqa quality ../shared/golden/nisqa/clips/speech.wav --json
     """
+    from core.audio.io import load_mono
     from core.quality.manager import get_quality_model
 
     model = get_quality_model(settings_from(ctx))

@@ -10,13 +10,15 @@ import click
 
 from core.cli import cli
 
-HEAVY = ("torch", "onnxruntime", "scipy.signal", "pandas", "streamlit", "anthropic", "sqlalchemy", "paramiko")
+HEAVY = ("torch", "onnxruntime", "scipy.signal", "pandas", "streamlit", "anthropic", "sqlalchemy", "paramiko",
+         "numpy", "soundfile")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_importing_the_cli_loads_no_heavy_library():
     code = f"import sys, core.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+                         cwd=ROOT)
     assert out.stdout.strip() == ""
 
 
@@ -34,3 +36,26 @@ def test_every_command_has_help_and_is_in_the_readme():
     for name, cmd in _commands(cli):
         assert (cmd.help or "").strip(), f"callqa {name} has no help text"
         assert f"callqa {name}" in readme, f"callqa {name} is not documented in README.md"
+
+
+def test_analysing_a_two_leg_call_reads_no_store(tmp_path):
+    """Without --agent or --save, a channel call's analysis opens no store (voiceprints are read
+    only when the call turns out to be a mix), so SQLAlchemy stays unloaded."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(5)
+    for leg in ("in", "out"):
+        tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(8000 * 3) / 8000) + 0.01 * rng.standard_normal(8000 * 3)
+        sf.write(tmp_path / f"20261201-100000_5551234567-{leg}.wav", tone.astype(np.float32), 8000, subtype="PCM_16")
+    code = ("import sys, json\nfrom core.cli import main\n"
+            f"rc = main(['analyze', {str(tmp_path / '20261201-100000_5551234567-in.wav')!r}, '--json', '--no-quality'])\n"
+            "print(json.dumps({'rc': rc, 'sqlalchemy': 'sqlalchemy' in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**__import__("os").environ, "CALLQA_DATA": str(tmp_path / "data")})
+    import json
+
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last == {"rc": 0, "sqlalchemy": False}, out.stderr[-2000:]
+    analysis = json.loads("\n".join(out.stdout.strip().splitlines()[:-1]))
+    assert analysis["layout"] == "channel" and set(analysis["legs"]) == {"caller", "agent"}
