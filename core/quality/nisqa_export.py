@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from core.errors import ModelUnavailableError
 from core.quality import nisqa_onnx
-from core.quality.nisqa import NisqaModel, NisqaNet
+from core.quality.nisqa import EncoderLayer, NisqaModel, NisqaNet, SelfAttentionEncoder
 from core.quality.nisqa_frontend import melspectrogram_db
 from core.quality.nisqa_onnx import EXPORT_FORMAT, INPUTS, OPSET, OUTPUTS, ExportMetadata, NisqaOnnxModel
 
@@ -116,7 +116,7 @@ class ExportGraph(nn.Module):
         return x.flatten(1)
 
     @staticmethod
-    def _attention(layer: nn.Module, x: Tensor, key_mask: Tensor) -> Tensor:
+    def _attention(layer: EncoderLayer, x: Tensor, key_mask: Tensor) -> Tensor:
         attn = layer.self_attn
         q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
         scale = 1.0 / math.sqrt(int(attn.in_proj_weight.shape[1]))  # as scaled_dot_product_attention
@@ -128,9 +128,10 @@ class ExportGraph(nn.Module):
         features = self.cnn(segments)  # (n, 384), real segments only
         mask = index >= 0
         x = features[index.clamp(min=0)]  # (batch, longest, 384); padded rows repeat segment 0, masked
-        encoder = self.net.time_dependency.model
+        encoder: SelfAttentionEncoder = self.net.time_dependency.model
         x = encoder.norm1(encoder.linear(x))
-        for layer in encoder.layers:
+        layer: EncoderLayer
+        for layer in encoder.layers:  # type: ignore[assignment]
             x = layer.norm1(x + self._attention(layer, x, mask))
             x = layer.norm2(x + layer.linear2(F.relu(layer.linear1(x))))
         return tuple(head(x, mask) for head in self.net.pool_layers)

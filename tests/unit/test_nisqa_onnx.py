@@ -106,9 +106,9 @@ def test_padding_does_not_reach_the_scores(onnx_model, rng: np.random.Generator)
 
 def test_onnx_runtime_threads_follow_the_setting(onnx_model) -> None:
     one = get_quality_model(backend="onnx", threads=1)
-    assert one.threads == 1
+    assert isinstance(one, nisqa_onnx.NisqaOnnxModel) and one.threads == 1
     again = get_quality_model(backend="onnx")
-    assert again.threads == 2
+    assert isinstance(again, nisqa_onnx.NisqaOnnxModel) and again.threads == 2
 
 
 # --- the setting -------------------------------------------------------------------------------
