@@ -3,7 +3,7 @@ padding, and the ``[quality] backend`` setting.
 
 The model tests use the installed export (``make models`` runs ``python -m core.quality.manager
 install``, which writes ``models/nisqa.onnx``); the golden and corpus comparisons with PyTorch are
-in ``tests/integration/test_nisqa_onnx.py``.
+in ``tests/integration/test_nisqa_onnx.py`` (this file has another name: pytest imports test files by basename).
 """
 
 from __future__ import annotations
