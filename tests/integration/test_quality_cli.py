@@ -124,7 +124,8 @@ def test_console_script_end_to_end(golden_dir: Path) -> None:
 # --- weights manager -------------------------------------------------------------------------
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CALLQA_NISQA_WEIGHTS", "CALLQA_MODELS", "CALLQA_CONFIG", "CALLQA_QUALITY_THREADS"):
+    for name in ("CALLQA_NISQA_WEIGHTS", "CALLQA_MODELS", "CALLQA_CONFIG", "CALLQA_QUALITY_THREADS",
+                 "CALLQA_QUALITY_BACKEND"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -218,9 +219,9 @@ def test_cli_reports_missing_weights(capsys, clean_env, monkeypatch, tmp_path: P
 def test_model_is_loaded_once_and_threads_are_applied(clean_env) -> None:
     import torch
 
-    first = manager.get_quality_model(threads=1)
+    first = manager.get_quality_model(threads=1, backend="torch")
     assert torch.get_num_threads() == 1
-    second = manager.get_quality_model(settings_for(manager.weights_path().parent, threads=2))
+    second = manager.get_quality_model(settings_for(manager.weights_path().parent, threads=2), backend="torch")
     assert second is first and torch.get_num_threads() == 2
     with pytest.raises(ParameterError, match=r"\[quality\] threads=0"):
         manager.get_quality_model(threads=0)

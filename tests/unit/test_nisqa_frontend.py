@@ -1,6 +1,6 @@
 """NISQA front end and network against the known answers of ../shared/docs/nisqa.md (sections 3-7).
 
-The front-end tests need only numpy/torch; the golden-vector tests load the installed weights
+The front-end tests need only numpy; the golden-vector tests (PyTorch and the installed backend) load the installed weights
 (``make setup``) and check the doc's "tones" / "tone_noise" outputs.
 """
 
@@ -18,9 +18,15 @@ from core.quality import nisqa
 from core.quality.manager import get_quality_model
 
 
+@pytest.fixture(scope="module", params=["torch", "auto"])
+def model(request: pytest.FixtureRequest) -> nisqa.NisqaModel:
+    """The PyTorch model, and the one analysis uses (ONNX Runtime when the export is installed)."""
+    return get_quality_model(backend=request.param)
+
+
 @pytest.fixture(scope="module")
-def model() -> nisqa.NisqaModel:
-    return get_quality_model()
+def torch_model() -> nisqa.NisqaModel:
+    return get_quality_model(backend="torch")
 
 
 def tones(sample_rate: int) -> np.ndarray:
@@ -155,10 +161,10 @@ def test_tones_spectrogram_spot_values() -> None:
 
 
 # --- network and golden vectors (need the weights) ---------------------------------------------
-def test_checkpoint_loads_into_the_module_tree(model: nisqa.NisqaModel) -> None:
-    trainable = sum(p.numel() for p in model.net.parameters())
+def test_checkpoint_loads_into_the_module_tree(torch_model: nisqa.NisqaModel) -> None:
+    trainable = sum(p.numel() for p in torch_model.net.parameters())
     assert trainable == 252_458
-    assert len(model.net.state_dict()) == 100
+    assert len(torch_model.net.state_dict()) == 100
 
 
 TONES = {
