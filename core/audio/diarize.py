@@ -44,8 +44,8 @@ import soxr
 
 from core.audio.io import AudioClip
 from core.audio.levels import frame_energy_db
-from core.audio.speakers import FRAMES_PER_S, MODEL_ID, VoiceEncoder, mel_power, to_model_rate
-from core.audio.vad import SileroVAD, segments_from_probs
+from core.audio.speakers import FRAMES_PER_S, MODEL_ID, VoiceEncoder, mel_power, to_model_rate, window_mels
+from core.audio.vad import SileroVAD, segments_from_probs, whole_track_probabilities
 from core.config import AnalysisConfig
 from core.parallel import parallel_map
 from core.results import Interval
@@ -210,11 +210,12 @@ def detect_mix_speech(clip: AudioClip, *, vad: SileroVAD, cfg: AnalysisConfig,
                       probs: np.ndarray | None = None) -> tuple[Interval, ...]:
     """Speech segments of a mixed track at the mix's operating point (see the module docstring).
 
-    ``probs``: the track's ungated VAD probabilities when already computed
-    (:func:`core.audio.vad.detect_speech` with ``full``); computed here otherwise.
+    ``probs``: the track's whole-track VAD probabilities when already computed
+    (:func:`core.audio.vad.detect_speech` with ``full``); computed here otherwise
+    (:func:`core.audio.vad.whole_track_probabilities`).
     """
     if probs is None:
-        probs = vad.track_probabilities(clip, None)
+        probs = whole_track_probabilities(clip, vad)
     if cfg.mix_vad_rescue_margin_db > 0:
         probs = _second_opinion(clip, vad, probs, cfg)
     segs = segments_from_probs(probs, frame_s=vad.frame_s, duration_s=clip.duration_s,
@@ -313,6 +314,9 @@ def _clamp(x: float) -> float:
 
 
 # --- the split ----------------------------------------------------------------------------------------------
+_WINDOWS_PER_GROUP = 256  # windows embedded together: 256 x 1 s of mels is 4 MB
+
+
 @dataclass
 class _Windows:
     emb: np.ndarray
@@ -334,17 +338,27 @@ def _embed(clip: AudioClip, speech: Sequence[Interval], encoder: VoiceEncoder, c
     starts = window_starts(mask, width, hop)
     sr = clip.sample_rate
 
-    def embed_span(span: tuple[int, int, int, int]) -> np.ndarray:
+    def span_mels(span: tuple[int, int, int, int]) -> np.ndarray:
         lo, hi, first, last = span
         a, b = max(0, lo * sr // FRAMES_PER_S - sr // 40), min(len(clip.samples), hi * sr // FRAMES_PER_S + sr // 40)
         piece16 = to_model_rate(clip.samples[a:b], sr)
         mel = mel_power(piece16)
         offset = int(round(a / sr * FRAMES_PER_S))  # mel frame 0 of the piece is call frame ``offset``
         local = [min(s - offset, len(mel) - width) for s, _, _ in starts[first:last]]
-        return encoder.embed_windows(mel, piece16, local, width, threads=1)
+        return window_mels(mel, piece16, local, width)
 
-    # spans are independent: they run on the encoder's threads (same result in any order)
-    parts = list(parallel_map(embed_span, _window_spans(starts, width), getattr(encoder, "parallel", 1)))
+    # spans a group at a time (bounded memory); the mels of a group's spans, then its windows'
+    # batches, run on the encoder's threads (the result does not depend on how many)
+    threads = getattr(encoder, "parallel", 1)
+    parts: list[np.ndarray] = []
+    spans = _window_spans(starts, width)
+    group: list[tuple[int, int, int, int]] = []
+    for i, span in enumerate(spans):
+        group.append(span)
+        if i + 1 == len(spans) or sum(e - f for _, _, f, e in group) >= _WINDOWS_PER_GROUP:
+            mels = np.concatenate(list(parallel_map(span_mels, group, threads)))
+            parts.append(encoder.embed_mels(mels))
+            group = []
     emb = np.concatenate(parts) if parts else np.zeros((0, 256), dtype=np.float32)
     return _Windows(emb, starts, mask, width)
 

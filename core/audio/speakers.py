@@ -118,6 +118,14 @@ def window_gains(signal16: np.ndarray, starts: Sequence[int], width: int) -> np.
     return (10 ** (WINDOW_TARGET_DB / 10) / np.maximum(mean, 1e-12)).astype(np.float32)
 
 
+def window_mels(mel: np.ndarray, signal16: np.ndarray, starts: Sequence[int], width: int) -> np.ndarray:
+    """The level-normalised mel windows ``mel[start : start + width]``, shape ``(len(starts), width, 40)``:
+    what :meth:`VoiceEncoder.embed_mels` embeds (see :meth:`VoiceEncoder.embed_windows`)."""
+    idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(width)[None, :]
+    gains = window_gains(signal16, starts, width)
+    return (mel[idx] * gains[:, None, None]).astype(np.float32, copy=False)
+
+
 # --- the network ----------------------------------------------------------------------------------------
 def weights_file() -> Path:
     """The GE2E weights inside the installed ``resemblyzer`` package (not imported)."""
@@ -230,9 +238,7 @@ class VoiceEncoder:
         """
         if not len(starts):
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        idx = np.asarray(starts)[:, None] + np.arange(width)[None, :]
-        gains = window_gains(signal16, starts, width)
-        return self.embed_mels(mel[idx] * gains[:, None, None], threads=threads)
+        return self.embed_mels(window_mels(mel, signal16, starts, width), threads=threads)
 
 
 _ENCODER: VoiceEncoder | None = None

@@ -30,6 +30,10 @@ SEQUENCE_MODEL_FILE = "silero_vad_16k_sequence.onnx"
 GATE_NOISE_DB = -50.0
 GATE_MIN_S = 0.3
 GATE_MARGIN_S = 0.1
+# silence fed before each stretch of a whole-track pass (0.5 s): the model settles as it does
+# over the quiet audio the gate skips, and the stretches still run independently (in parallel)
+FULL_WARM_FRAMES = 16
+FULL_GATE_NOISE_DB = -60.0  # and it skips only stretches quieter than this (quiet talkers stay in)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class SpeechResult:
     frame_s: float
     probs: np.ndarray = field(repr=False, compare=False)
     full_probs: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """Ungated probabilities of the whole track (one pass from a fresh state), when asked for."""
+    """Whole-track probabilities (stretches warmed up on silence), when asked for."""
 
     @property
     def speech_s(self) -> float:
@@ -122,10 +126,17 @@ class SileroVAD:
         return self.tracks_probabilities([(clip, active)])[0]
 
     def tracks_probabilities(
-        self, tracks: Sequence[tuple[AudioClip, Sequence[tuple[int, int]] | None]]
+        self, tracks: Sequence[tuple[AudioClip, Sequence[tuple[int, int]] | None]],
+        *, warm_frames: Sequence[int] | None = None,
     ) -> list[np.ndarray]:
         """:meth:`track_probabilities` of several tracks, their stretches run ``parallel`` at a time
-        (longest first), so a call's legs share the cores."""
+        (longest first), so a call's legs share the cores.
+
+        ``warm_frames[i]``: frames of digital silence fed before each stretch of track ``i``
+        (their probabilities dropped), so the model has settled into its silence state when the
+        stretch starts, as it has after the quiet audio the gate skipped; 0 (the default) starts
+        each stretch from a fresh state.
+        """
         outs: list[np.ndarray] = []
         jobs: list[tuple[int, int, int]] = []  # (track, first frame, end frame)
         for clip, active in tracks:
@@ -134,6 +145,7 @@ class SileroVAD:
             for a, b in active if active is not None else [(0, n)]:
                 jobs.append((len(outs) - 1, a, b))
         clips = [clip for clip, _ in tracks]
+        warm = list(warm_frames) if warm_frames is not None else [0] * len(tracks)
 
         def run(job: tuple[int, int, int]) -> np.ndarray:
             k, a, b = job
@@ -142,6 +154,8 @@ class SileroVAD:
             seg = clip.samples[int(round(a * self.frame_s * sr)): int(round(b * self.frame_s * sr))]
             if sr != self.rate:
                 seg = np.asarray(soxr.resample(seg, sr, self.rate), dtype=np.float32)
+            if warm[k]:
+                return self.probabilities(np.concatenate((np.zeros(warm[k] * self.frame, np.float32), seg)))[warm[k]:]
             return self.probabilities(seg)
 
         jobs.sort(key=lambda j: j[1] - j[2])  # longest first: the threads finish together
@@ -212,9 +226,10 @@ def segments_from_probs(
     return tuple(Interval(s, e) for s, e in merged)
 
 
-def active_frames(clip: AudioClip, *, frame_s: float) -> list[tuple[int, int]]:
-    """Frame ranges (of ``frame_s``) that are not long near-silent stretches, with a margin."""
-    gaps = detect_silence(clip, noise_db=GATE_NOISE_DB, min_silence_s=GATE_MIN_S).silences
+def active_frames(clip: AudioClip, *, frame_s: float, noise_db: float = GATE_NOISE_DB) -> list[tuple[int, int]]:
+    """Frame ranges (of ``frame_s``) that are not long near-silent stretches (below ``noise_db``
+    for :data:`GATE_MIN_S`), with a margin."""
+    gaps = detect_silence(clip, noise_db=noise_db, min_silence_s=GATE_MIN_S).silences
     n = int(np.ceil(clip.duration_s / frame_s))
     ranges: list[tuple[int, int]] = []
     start = 0.0
@@ -228,6 +243,20 @@ def active_frames(clip: AudioClip, *, frame_s: float) -> list[tuple[int, int]]:
                 ranges.append((a, b))
         start = gap.end_s
     return ranges
+
+
+def whole_track_job(clip: AudioClip, vad: SileroVAD) -> tuple[AudioClip, list[tuple[int, int]]]:
+    """The stretches of a whole-track pass: all but what stays below :data:`FULL_GATE_NOISE_DB`
+    (run with ``warm_frames`` :data:`FULL_WARM_FRAMES`, see :func:`whole_track_probabilities`)."""
+    return clip, active_frames(clip, frame_s=vad.frame_s, noise_db=FULL_GATE_NOISE_DB)
+
+
+def whole_track_probabilities(clip: AudioClip, vad: SileroVAD) -> np.ndarray:
+    """Probabilities over a whole track for splitting a mix into sides: only near-digital silence
+    (below :data:`FULL_GATE_NOISE_DB`) is skipped, and every stretch starts after
+    :data:`FULL_WARM_FRAMES` of silence, not from a cold state (what
+    :func:`detect_speech` ``full=`` computes alongside the gated pass)."""
+    return vad.tracks_probabilities([whole_track_job(clip, vad)], warm_frames=[FULL_WARM_FRAMES])[0]
 
 
 def detect_speech(
@@ -250,8 +279,9 @@ def detect_speech(
     gate : bool
         Skip long near-silent stretches (below -50 dBFS for 0.3 s), where nobody speaks.
     full : sequence of str
-        Tracks that also get ungated probabilities (``SpeechResult.full_probs``), run alongside
-        the gated stretches (the side split of a mixed track reads the whole track).
+        Tracks that also get whole-track probabilities (``SpeechResult.full_probs``: the
+        stretches run again, each after :data:`FULL_WARM_FRAMES` of silence, so no stretch
+        starts from a cold state), alongside the gated ones (the side split of a mixed track).
 
     Returns
     -------
@@ -263,7 +293,8 @@ def detect_speech(
     wanted = [name for name in full if name in clips]
     all_probs = vad.tracks_probabilities(
         [(clips[name], active_frames(clips[name], frame_s=vad.frame_s) if gate else None) for name in names]
-        + [(clips[name], None) for name in wanted]
+        + [whole_track_job(clips[name], vad) for name in wanted],
+        warm_frames=[0] * len(names) + [FULL_WARM_FRAMES] * len(wanted),
     )
     full_probs = dict(zip(wanted, all_probs[len(names):], strict=True))
     out: dict[str, SpeechResult] = {}
