@@ -13,7 +13,8 @@ Per file of the call (each leg, or the one MP3), strictly one after the other:
    comparison measures the pipeline, not two implementations).
 
 Models load once (:class:`Baseline`), like the seed's long-running process; the runner times the
-warm analyses. Threads: importing ``silero_vad`` sets torch's global thread count to 1 as a side
+warm analyses, and ``python -m bench.baseline FILE...`` is the seed as a whole process (interpreter,
+imports, model loading and one analysis), compared with a whole ``callqa analyze --json`` process. Threads: importing ``silero_vad`` sets torch's global thread count to 1 as a side
 effect, so the seed's VAD runs on 1 thread (:attr:`Baseline.vad_threads`; per-frame TorchScript
 calls are also the fastest that way: with 2 threads on a busy 2-core machine one minute of audio
 took 17 s instead of 0.7 s); the NISQA step runs on ``threads`` (2, as callqa's NISQA). Both are set
@@ -113,7 +114,7 @@ class Baseline:
         if quality_model is None:
             from core.quality.manager import get_quality_model
 
-            quality_model = get_quality_model(threads=threads)
+            quality_model = get_quality_model(threads=threads, backend="torch")  # the seed's NISQA ran on PyTorch
         self.model = quality_model
         torch.set_num_threads(threads)
 
@@ -169,3 +170,22 @@ class Baseline:
                 result.files[str(path)] = entry
         result.timings_s["total"] = sum(v for k, v in result.timings_s.items() if k in STAGES)
         return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.baseline FILE...``: one call analysed the seed's way in a fresh process;
+    prints the per-stage timings as JSON."""
+    import json
+    import sys
+
+    files = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
+    if not files:
+        print("usage: python -m bench.baseline FILE [FILE...]", file=sys.stderr)
+        return 2
+    result = Baseline().analyze(files)
+    print(json.dumps({"timings_s": result.timings_s, "files": len(result.files)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.fft import irfft, next_fast_len, rfft
 
 from core.audio.io import AudioClip
 from core.results import Interval
@@ -55,6 +54,8 @@ def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, spans: Seque
     so the cost follows the talker's speech, not the call's length, and nothing call-long is
     allocated.
     """
+    from scipy.fft import irfft, next_fast_len, rfft  # noqa: I001 - on first use (preloaded by load_models)
+
     n = len(y)
     nfft = next_fast_len(block + max_lag, real=True)
     out = np.zeros(max_lag + 1)

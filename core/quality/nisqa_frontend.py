@@ -16,12 +16,11 @@ Segmentation (section 4)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
@@ -273,6 +272,8 @@ def _log_mel_frames(padded: np.ndarray, sample_rate: int, frames: np.ndarray) ->
     # empty bands (above Nyquist) are exactly 0 before the floor, i.e. the floor itself
     out = np.full((N_MELS, len(frames)), AMIN, dtype=np.float32)
 
+    import scipy.fft  # imported on first use (0.2 s; preloaded by core.analysis_service.load_models)
+
     def fill(lo_frame: int, hi_frame: int) -> None:
         # one zero-padded FFT buffer per worker: only its first ``win`` columns change
         buf = np.zeros((min(_STFT_BLOCK_FRAMES, hi_frame - lo_frame), N_FFT), dtype=np.float32)
@@ -459,18 +460,26 @@ class NisqaScorer:
                 raise InvalidAudioError(f"spectrogram gives {count} segments, over NISQA's {MAX_SEGMENTS}")
         results: list[QualityScores | None] = [None] * len(specs)
         order = sorted(range(len(specs)), key=lambda i: counts[i])
-        # segments are cut one group at a time, so memory stays bounded however long the call
-        for group in _length_groups(order, counts, self.max_padded_segments):
+        # segments are cut one group at a time (or one per thread), so memory stays bounded
+        # however long the call
+        def run(group: list[int]) -> np.ndarray:
             lengths = [counts[i] for i in group]
             stacked = np.empty((sum(lengths), 1, N_MELS, SEG_FRAMES), dtype=np.float32)
             pos = 0
             for i, count in zip(group, lengths, strict=True):
                 stacked[pos : pos + count] = segment_spectrogram(specs[i])
                 pos += count
-            values = np.asarray(self._run(stacked, lengths), dtype=np.float64)
+            return np.asarray(self._run(stacked, lengths), dtype=np.float64)
+
+        groups = _length_groups(order, counts, self.max_padded_segments)
+        for group, values in zip(groups, self._map_groups(run, groups), strict=True):
             for i, row in zip(group, values, strict=True):
                 results[i] = QualityScores(*(float(v) for v in row))
         return [r for r in results if r is not None]
+
+    def _map_groups(self, fn: Callable[[list[int]], np.ndarray], groups: list[list[int]]) -> Iterable[np.ndarray]:
+        """Run the network on each group, in order (a backend may spread them over threads)."""
+        return map(fn, groups)
 
 
 def _length_groups(order: list[int], lengths: list[int], limit: int = _MAX_PADDED_SEGMENTS) -> list[list[int]]:

@@ -125,3 +125,20 @@ def test_process_encoder_follows_the_thread_setting():
         assert get_encoder().parallel == 2
     finally:
         speakers.set_threads(before)
+
+
+def test_nisqa_passes_on_two_threads_match_one_thread():
+    from core.quality.manager import weights_path
+    from core.quality.nisqa_onnx import NisqaOnnxModel, onnx_path_for
+
+    path = onnx_path_for(weights_path())
+    if not path.is_file():
+        pytest.fail(f"{path} missing: run `python -m core.quality.manager install` (make setup)")
+    rng = np.random.default_rng(11)
+    t = np.arange(8000 * 10) / 8000
+    clips = [((0.1 * np.sin(2 * np.pi * (200 + 40 * i) * t) * (1 + np.sin(2 * np.pi * 3 * t))
+               + 0.01 * rng.standard_normal(t.size)).astype(np.float32), 8000) for i in range(6)]
+    one, two = NisqaOnnxModel(path, threads=1), NisqaOnnxModel(path, threads=2)
+    a, b = one.score_batch(clips), two.score_batch(clips)
+    assert len({round(s.mos, 4) for s in a}) > 1  # different clips, different scores
+    assert a == b  # six 10 s clips make three passes: on two threads, the same scores in the same order
