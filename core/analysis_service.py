@@ -80,9 +80,6 @@ def load_models(settings: Settings, *, quality: bool = True, threads: int | None
     """
     from core.audio import speakers
     from core.audio.vad import get_vad
-    from core.parallel import preload
-
-    preload("scipy.fft")  # the echo and NISQA front end use it; its import overlaps the first stages
 
     model = None
     if quality:

@@ -48,20 +48,3 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iter
         return map(fn, work)
     return thread_pool(threads).map(fn, work)
 
-
-def preload(*modules: str) -> threading.Thread:
-    """Import ``modules`` in a background thread: their import overlaps work that releases the GIL
-    (decoding, the VAD on onnxruntime) instead of delaying the start; a later ``import`` of one
-    of them waits for it (the import lock) rather than importing it twice."""
-    import importlib
-
-    def run() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the real import reports it where the module is used
-                pass
-
-    thread = threading.Thread(target=run, name="callqa-preload", daemon=True)
-    thread.start()
-    return thread

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.audio.io import AudioClip
+from core.fft import irfft, next_fast_len, rfft
 from core.results import Interval
 
 
@@ -54,10 +55,8 @@ def _lagged_correlation(y: np.ndarray, x: np.ndarray, max_lag: int, spans: Seque
     so the cost follows the talker's speech, not the call's length, and nothing call-long is
     allocated.
     """
-    from scipy.fft import irfft, next_fast_len, rfft  # noqa: I001 - on first use (preloaded by load_models)
-
     n = len(y)
-    nfft = next_fast_len(block + max_lag, real=True)
+    nfft = next_fast_len(block + max_lag)
     out = np.zeros(max_lag + 1)
     for a in range(0, n, block):
         b = min(n, a + block)

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
+from core import fft
 from core.errors import InvalidAudioError
 from core.quality.base import regroup
 from core.results import QualityScores
@@ -272,8 +273,6 @@ def _log_mel_frames(padded: np.ndarray, sample_rate: int, frames: np.ndarray) ->
     # empty bands (above Nyquist) are exactly 0 before the floor, i.e. the floor itself
     out = np.full((N_MELS, len(frames)), AMIN, dtype=np.float32)
 
-    import scipy.fft  # imported on first use (0.2 s; preloaded by core.analysis_service.load_models)
-
     def fill(lo_frame: int, hi_frame: int) -> None:
         # one zero-padded FFT buffer per worker: only its first ``win`` columns change
         buf = np.zeros((min(_STFT_BLOCK_FRAMES, hi_frame - lo_frame), N_FFT), dtype=np.float32)
@@ -281,7 +280,7 @@ def _log_mel_frames(padded: np.ndarray, sample_rate: int, frames: np.ndarray) ->
             idx = frames[lo : min(lo + _STFT_BLOCK_FRAMES, hi_frame)]
             n = len(idx)
             np.multiply(windows[idx * hop], hann, out=buf[:n, :win])
-            magnitude = np.abs(scipy.fft.rfft(buf[:n], axis=1))
+            magnitude = np.abs(fft.rfft(buf[:n], axis=1))
             _mel_product(magnitude, sample_rate, out[:, lo : lo + n])
 
     # Long spans are split between threads (numpy and scipy release the GIL), as many as the
