@@ -139,7 +139,20 @@ def check_weights(settings: Settings) -> Outcome:
     if digest != WEIGHTS_SHA256:
         return FAIL, (f"{path} is corrupt: sha256 {digest[:12]}... instead of {WEIGHTS_SHA256[:12]}...; "
                       "run `python -m core.quality.manager install`")
-    return PASS, f"{path} (sha256 {digest[:12]}... ok)"
+    from core.quality.manager import QualitySettings
+    from core.quality.nisqa_onnx import onnx_path_for, stale_reason
+
+    backend = QualitySettings.from_settings(settings).backend
+    stale = stale_reason(onnx_path_for(path), digest)
+    if backend == "torch":
+        return PASS, f"{path} (sha256 {digest[:12]}... ok); [quality] backend = torch (PyTorch, slower start)"
+    if stale is not None:
+        level = FAIL if backend == "onnx" else WARN
+        return level, (f"{path} (sha256 {digest[:12]}... ok) but {stale}: analysis falls back to PyTorch "
+                       "(about 1 s more per process); run `python -m core.quality.manager install`"
+                       if level == WARN else f"[quality] backend = onnx but {stale}: run "
+                       "`python -m core.quality.manager install`")
+    return PASS, f"{path} (sha256 {digest[:12]}... ok); ONNX export {onnx_path_for(path).name} matches (no torch at analysis)"
 
 
 def _probe_write(folder: Path) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 
 from core.cli import main
 from core.config import Settings
-from core.doctor import PASS, WARN, run_doctor
+from core.doctor import FAIL, PASS, WARN, run_doctor
 from tests.support.shared import PROJECT_ROOT, require_shared
 
 API_KEY = "doctor-test-key-0123456789abcdef"
@@ -57,7 +57,7 @@ def test_healthy_setup_passes(healthy: Path) -> None:
     assert report.ok, report.lines()
     for name in ("sox", "ffmpeg", "weights", "data_dir", "store", "temp_space", "api_key", "secrets_file"):
         assert checks[name].status == PASS, (name, checks[name].detail)
-    assert checks["weights"].detail.endswith("ok)")
+    assert "ok)" in checks["weights"].detail and "ONNX export nisqa.onnx matches" in checks["weights"].detail
     assert "schema" in checks["store"].detail and "writable" in checks["store"].detail
     assert "mode 0600" in checks["secrets_file"].detail
     # optional parts are warnings, not failures
@@ -167,3 +167,17 @@ def test_speaker_model_check_says_when_the_onnx_export_is_missing(tmp_path, monk
     from core.doctor import _run
 
     assert _run("speakers", lambda: check_speakers(Settings())).status == FAIL
+
+
+def test_weights_without_their_onnx_export_warn_and_name_the_fix(healthy: Path, monkeypatch) -> None:
+    lone = healthy / "lone" / "nisqa.tar"
+    lone.parent.mkdir()
+    shutil.copyfile(_weights(), lone)
+    monkeypatch.setenv("CALLQA_NISQA_WEIGHTS", str(lone))
+    check = _by_name(run_doctor(Settings()))["weights"]
+    assert check.status == WARN
+    assert "falls back to PyTorch" in check.detail and "core.quality.manager install" in check.detail
+    monkeypatch.setenv("CALLQA_QUALITY_BACKEND", "onnx")
+    assert _by_name(run_doctor(Settings()))["weights"].status == FAIL
+    monkeypatch.setenv("CALLQA_QUALITY_BACKEND", "torch")
+    assert _by_name(run_doctor(Settings()))["weights"].status == PASS
