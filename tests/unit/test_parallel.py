@@ -142,3 +142,18 @@ def test_nisqa_passes_on_two_threads_match_one_thread():
     a, b = one.score_batch(clips), two.score_batch(clips)
     assert len({round(s.mos, 4) for s in a}) > 1  # different clips, different scores
     assert a == b  # six 10 s clips make three passes: on two threads, the same scores in the same order
+
+
+def test_importing_core_keeps_blas_to_one_thread_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = "import core, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env=env)
+    assert out.stdout.strip() == "1"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**env, "OPENBLAS_NUM_THREADS": "4"})
+    assert out.stdout.strip() == "4"
