@@ -102,5 +102,27 @@ def main(argv: list[str] | None = None) -> int:
     return rv if isinstance(rv, int) else 0
 
 
+def run() -> None:
+    """The console script: :func:`main`, then the exit. A one-shot command that allowed it
+    (:func:`core.commands.common.allow_fast_exit`) and succeeded ends with ``os._exit`` after
+    the output streams and logging are flushed, skipping the interpreter's teardown."""
+    import os
+
+    from core.commands.common import fast_exit_allowed
+
+    rc = main()
+    if rc == 0 and fast_exit_allowed():
+        import logging
+
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more to deliver
+                pass
+        os._exit(0)
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

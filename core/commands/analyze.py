@@ -7,7 +7,7 @@ import functools
 
 import click
 
-from core.commands.common import echo_json, settings_from, store_url_from
+from core.commands.common import allow_fast_exit, echo_json, settings_from, store_url_from
 from core.results import LAYOUTS
 
 
@@ -112,6 +112,7 @@ def analyze_cmd(ctx: click.Context, path: str | None, layout: str | None, as_jso
     else:
         data = analyze_item(item, settings, models, layout=layout, voices=voices).as_dict()
     echo_analysis(data, as_json=as_json)
+    allow_fast_exit()
 
 
 def echo_analysis(doc: dict, *, as_json: bool) -> None:

@@ -59,3 +59,30 @@ def test_analysing_a_two_leg_call_reads_no_store(tmp_path):
     assert last == {"rc": 0, "sqlalchemy": False}, out.stderr[-2000:]
     analysis = json.loads("\n".join(out.stdout.strip().splitlines()[:-1]))
     assert analysis["layout"] == "channel" and set(analysis["legs"]) == {"caller", "agent"}
+
+
+def test_console_script_ends_analyze_quickly_with_all_its_output(tmp_path):
+    """The console script skips the interpreter's teardown after a successful analyze
+    (core.cli.run): the JSON must still arrive whole through a pipe, and errors keep their status."""
+    import json
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    script = Path(sys.executable).with_name("callqa")
+    assert script.exists(), "the console script is installed by `make setup`"
+    rng = np.random.default_rng(9)
+    t = np.arange(8000 * 40) / 8000
+    for leg in ("in", "out"):
+        x = 0.2 * np.sin(2 * np.pi * 300 * t) * (np.sin(2 * np.pi * 0.3 * t) > 0) + 0.003 * rng.standard_normal(t.size)
+        sf.write(tmp_path / f"20261201-110000_5559876543-{leg}.wav", x.astype(np.float32), 8000, subtype="PCM_16")
+    env = {**os.environ, "CALLQA_DATA": str(tmp_path / "data")}
+    out = subprocess.run([str(script), "analyze", str(tmp_path / "20261201-110000_5559876543-in.wav"), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # complete: a truncated document would not parse
+    assert set(doc["legs"]) == {"caller", "agent"} and out.stderr == ""
+    bad = subprocess.run([str(script), "analyze", str(tmp_path / "missing-in.wav")], capture_output=True, text=True,
+                         cwd=ROOT, env=env)
+    assert bad.returncode != 0 and "callqa: error:" in bad.stderr
