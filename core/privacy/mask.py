@@ -54,8 +54,29 @@ def mask_call_id(call_id: Any, *, visible: int = 2) -> Any:
     return mask_text(str(call_id), visible=visible)
 
 
+_UUID_RE = re.compile(r"(?<![0-9A-Za-z-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                      r"(?![0-9A-Za-z-])")
+
+
 def mask_text(text: str, *, visible: int = 2) -> str:
-    """``text`` with the number part of call ids, phone numbers and emails masked."""
+    """``text`` with the number part of call ids, phone numbers and emails masked.
+
+    UUIDs (task and request ids) are left whole: a last group of twelve decimal digits is not a
+    phone number, and an operator needs the id to follow a task through the logs.
+    """
+    if not text:
+        return text
+    if _UUID_RE.search(text) is None:
+        return _mask_plain(text, visible=visible)
+    out, last = [], 0
+    for m in _UUID_RE.finditer(text):
+        out += [_mask_plain(text[last:m.start()], visible=visible), m.group(0)]
+        last = m.end()
+    out.append(_mask_plain(text[last:], visible=visible))
+    return "".join(out)
+
+
+def _mask_plain(text: str, *, visible: int) -> str:
     if not text:
         return text
 

@@ -168,3 +168,13 @@ def test_log_records_are_masked_but_keep_their_argument_shape() -> None:
     MaskingFilter().filter(record)
     assert isinstance(record.args, tuple) and len(record.args) == 5  # uvicorn unpacks them
     assert record.getMessage() == '127.0.0.1:5000 - "GET /calls?text=20261107-081637_••••••••30 HTTP/1.1" 200'
+
+
+def test_masked_log_lines_keep_task_ids_whole() -> None:
+    # a Celery task id whose last group is twelve decimal digits is an id, not a phone number
+    line = ("busy 20261107-104610_2496561454: being analysed [task b37020c6-cd52-4f75-944d-123456789022, 0.01 s] "
+            "caller 3125551212")
+    masked = mask_text(line)
+    assert "b37020c6-cd52-4f75-944d-123456789022" in masked
+    assert "20261107-104610_••••••••54" in masked and "••••••••12" in masked and "3125551212" not in masked
+    assert mask_text("id 123e4567-e89b-12d3-a456-426614174000") == "id 123e4567-e89b-12d3-a456-426614174000"
