@@ -2,7 +2,7 @@
 """Build the demo's speech folder from real recordings (run once by a maintainer, not at run time).
 
 The folder holds short utterances of real talkers at 8 kHz (16-bit FLAC), an ``index.json``
-naming each clip's talker and source, and ``ATTRIBUTION.md``. ``callqa demo build`` assembles
+naming each clip's talker and source, and ``clips/ATTRIBUTION.md`` (kept beside the audio). ``callqa demo build`` assembles
 its calls from these clips; nothing is downloaded at run time.
 
 Sources (each a local folder holding the files named below, e.g. extracted from the public

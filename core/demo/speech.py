@@ -1,6 +1,6 @@
 """Where the demo's voices come from: real recorded speech, or espeak-ng when that folder is missing.
 
-The speech folder (``index.json``, ``clips/*.flac``, ``ATTRIBUTION.md``; made by
+The speech folder (``index.json``, ``clips/*.flac`` with ``clips/ATTRIBUTION.md`` beside them; made by
 ``scripts/prepare_demo_speech.py``) holds short utterances of real talkers at 8 kHz under
 licences that allow redistribution. It is looked for in ``$CALLQA_DEMO_SPEECH``, then
 ``<project>/demo-speech``, then ``<project>/../shared/demo-speech``. Without it the same talker
