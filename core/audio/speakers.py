@@ -120,7 +120,8 @@ def window_gains(signal16: np.ndarray, starts: Sequence[int], width: int) -> np.
 
 def window_mels(mel: np.ndarray, signal16: np.ndarray, starts: Sequence[int], width: int) -> np.ndarray:
     """The level-normalised mel windows ``mel[start : start + width]``, shape ``(len(starts), width, 40)``:
-    what :meth:`VoiceEncoder.embed_mels` embeds (see :meth:`VoiceEncoder.embed_windows`)."""
+    what :meth:`VoiceEncoder.embed_mels` embeds. ``mel`` is :func:`mel_power` of the 16 kHz
+    ``signal16``; every window must fit inside it; each window is brought to -30 dBFS."""
     idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(width)[None, :]
     gains = window_gains(signal16, starts, width)
     return (mel[idx] * gains[:, None, None]).astype(np.float32, copy=False)
@@ -166,7 +167,7 @@ def _torch_module():  # noqa: ANN202 - torch types stay out of the module's impo
 class VoiceEncoder:
     """A loaded GE2E encoder: ONNX Runtime when the export exists, PyTorch otherwise.
 
-    Thread-safe for concurrent :meth:`embed_windows` calls (onnxruntime sessions and torch
+    Thread-safe for concurrent :meth:`embed_mels` calls (onnxruntime sessions and torch
     inference both are).
     """
 
@@ -196,14 +197,16 @@ class VoiceEncoder:
         self._torch = torch
         self._model = _torch_module()
 
-    def embed_mels(self, mels: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-        """Embeddings of equal-length mel windows ``(n, frames, 40)``, shape ``(n, 256)``.
+    def embed_mels(self, mels: np.ndarray) -> np.ndarray:
+        """Embeddings of equal-length mel windows ``(n, frames, 40)`` (:func:`window_mels`), shape
+        ``(n, 256)``, float32, unit rows.
 
-        Batches run on ``threads`` threads (default :attr:`parallel`); a caller already running
-        on the shared pool passes 1 (a pool thread must not wait for the same pool).
+        Batches run on :attr:`parallel` threads of the shared pool (not to be called from one of
+        them: a pool thread must not wait for its own pool).
         """
         if len(mels) == 0:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
+
         def run(i: int) -> np.ndarray:
             chunk = np.ascontiguousarray(mels[i: i + self.batch], dtype=np.float32)
             if self.backend == "onnx":
@@ -212,33 +215,8 @@ class VoiceEncoder:
                 return self._model(self._torch.from_numpy(chunk)).numpy()
 
         # batches on ``parallel`` threads (single-threaded session each); torch uses its own threads
-        threads = (self.parallel if threads is None else threads) if self.backend == "onnx" else 1
+        threads = self.parallel if self.backend == "onnx" else 1
         return np.concatenate(list(parallel_map(run, range(0, len(mels), self.batch), threads))).astype(np.float32)
-
-    def embed_windows(self, mel: np.ndarray, signal16: np.ndarray, starts: Sequence[int], width: int, *,
-                      threads: int | None = None) -> np.ndarray:
-        """Embed the windows ``mel[start : start + width]`` of one recording, each level-normalised.
-
-        Parameters
-        ----------
-        mel : np.ndarray, shape (frames, 40)
-            :func:`mel_power` of ``signal16``.
-        signal16 : np.ndarray
-            The 16 kHz signal (for the window levels).
-        starts : sequence of int
-            First frame of each window; every window must fit inside ``mel``.
-        width : int
-            Frames per window (100 = 1 s).
-        threads : int, optional
-            Threads for the batches (:meth:`embed_mels`).
-
-        Returns
-        -------
-        np.ndarray, shape (len(starts), 256), float32, unit rows
-        """
-        if not len(starts):
-            return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        return self.embed_mels(window_mels(mel, signal16, starts, width), threads=threads)
 
 
 _ENCODER: VoiceEncoder | None = None

@@ -116,21 +116,15 @@ class SileroVAD:
             out.append(p)
         return np.concatenate(out).reshape(-1).astype(np.float32)
 
-    def track_probabilities(self, clip: AudioClip, active: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
-        """Probabilities for a whole track, running the model only on ``active`` frame ranges.
-
-        Frames outside them (long stretches of near-digital silence, where nobody can be
-        speaking) get probability 0; each range starts from a fresh state, as a recording does,
-        and is resampled to 16 kHz on its own (no 16 kHz copy of the whole track).
-        """
-        return self.tracks_probabilities([(clip, active)])[0]
-
     def tracks_probabilities(
         self, tracks: Sequence[tuple[AudioClip, Sequence[tuple[int, int]] | None]],
         *, warm_frames: Sequence[int] | None = None,
     ) -> list[np.ndarray]:
-        """:meth:`track_probabilities` of several tracks, their stretches run ``parallel`` at a time
-        (longest first), so a call's legs share the cores.
+        """Per-frame probabilities of whole tracks, running the model only on each track's
+        ``active`` frame ranges (all of it for None): frames outside them (long stretches of
+        near-digital silence, where nobody speaks) get 0. Each range is resampled to 16 kHz on
+        its own (no 16 kHz copy of a whole track). Ranges of all tracks run ``parallel`` at a
+        time, longest first, so a call's legs share the cores.
 
         ``warm_frames[i]``: frames of digital silence fed before each stretch of track ``i``
         (their probabilities dropped), so the model has settled into its silence state when the
