@@ -273,9 +273,10 @@ def detect_speech(
     gate : bool
         Skip long near-silent stretches (below -50 dBFS for 0.3 s), where nobody speaks.
     full : sequence of str
-        Tracks that also get whole-track probabilities (``SpeechResult.full_probs``: the
-        stretches run again, each after :data:`FULL_WARM_FRAMES` of silence, so no stretch
-        starts from a cold state), alongside the gated ones (the side split of a mixed track).
+        Tracks that also get whole-track probabilities (``SpeechResult.full_probs``, as
+        :func:`whole_track_probabilities` computes them: only audio below
+        :data:`FULL_GATE_NOISE_DB` skipped, each stretch after :data:`FULL_WARM_FRAMES` of
+        silence), run alongside the gated ones (the side split of a mixed track reads them).
 
     Returns
     -------
